@@ -210,7 +210,7 @@ def prepare(inputs: list[BytecodeInput], options: BuildOptions) -> PreparedBuild
         )
     config_labels = {**options.labels, **labels.as_config_labels()}
 
-    bundle = ImageBundle(root=Descriptor(mediaType=OCI_INDEX, digest="", size=0), name="build")
+    blobs: dict[str, bytes] = {}
     children: list[Descriptor] = []
     platform_images = []
     for read in reads:
@@ -242,12 +242,9 @@ def prepare(inputs: list[BytecodeInput], options: BuildOptions) -> PreparedBuild
             architecture=platform.goarch, os=platform.os, variant=platform.variant
         )
         child = descriptor_for(manifest_bytes, OCI_MANIFEST, platform=oci_platform)
-        for digest, data in (
-            (layer_descriptor.digest, layer.compressed),
-            (config_descriptor.digest, config_bytes),
-            (child.digest, manifest_bytes),
-        ):
-            bundle.add_blob(digest, data)
+        blobs[layer_descriptor.digest] = layer.compressed
+        blobs[config_descriptor.digest] = config_bytes
+        blobs[child.digest] = manifest_bytes
         children.append(child)
         platform_images.append(
             PlatformImage(
@@ -260,7 +257,7 @@ def prepare(inputs: list[BytecodeInput], options: BuildOptions) -> PreparedBuild
         )
 
     if options.single_image and len(children) == 1:
-        bundle.root = children[0].model_copy(update={"platform": None})
+        root = children[0].model_copy(update={"platform": None})
     else:
         index: dict[str, object] = {
             "schemaVersion": 2,
@@ -270,8 +267,11 @@ def prepare(inputs: list[BytecodeInput], options: BuildOptions) -> PreparedBuild
         if options.annotations:
             index["annotations"] = options.annotations
         index_bytes = canonical_json(index)
-        bundle.root = descriptor_for(index_bytes, OCI_INDEX)
-        bundle.add_blob(bundle.root.digest, index_bytes)
+        root = descriptor_for(index_bytes, OCI_INDEX)
+        blobs[root.digest] = index_bytes
+    bundle = ImageBundle(root=root, name="build")
+    for digest, data in blobs.items():
+        bundle.add_blob(digest, data)
     summary = BuildSummary(
         digest=bundle.root.digest,
         media_type=bundle.root.media_type,

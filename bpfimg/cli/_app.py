@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 from enum import Enum
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from bpfimg import __version__
+
+if TYPE_CHECKING:
+    from bpfimg.labels import Spelling
 
 app = typer.Typer(
     name="bpfimg",
@@ -37,3 +41,23 @@ def _global_options(
     ),
 ) -> None:
     """Package compiled eBPF programs as OCI images for bpfman."""
+
+
+SpellingOption = Annotated[
+    str,
+    typer.Option(
+        "--spelling",
+        help="Program-type names for io.ebpf.programs: 'rust' (bpfman 0.6, what published "
+        "images carry) or 'go' (bpfman's Go rewrite).",
+    ),
+]
+
+
+def parse_spelling(value: str) -> Spelling:
+    from bpfimg.errors import UsageError
+    from bpfimg.labels import Spelling
+
+    try:
+        return Spelling(value)
+    except ValueError:
+        raise UsageError(f"--spelling must be 'rust' or 'go', not {value!r}") from None

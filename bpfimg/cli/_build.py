@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from bpfimg.cli._app import OutputFormat, app
+from bpfimg.cli._app import OutputFormat, SpellingOption, app, parse_spelling
 from bpfimg.platforms import PLATFORMS
 
 if TYPE_CHECKING:
@@ -84,10 +84,6 @@ PlatformOption = Annotated[
     str | None,
     typer.Option("--platform", help="Platform for -b (default: the host's).", show_default=False),
 ]
-SpellingOption = Annotated[
-    str,
-    typer.Option("--spelling", help="Program-type names: 'rust' (bpfman 0.6) or 'go'."),
-]
 StrictOption = Annotated[
     bool, typer.Option("--strict", help="Fail when bpfman cannot type a program's section.")
 ]
@@ -121,16 +117,6 @@ def _key_values(items: list[str] | None, option: str) -> dict[str, str]:
             raise UsageError(f"{option} {item!r}: expected KEY=VALUE")
         result[key] = value
     return result
-
-
-def _spelling(value: str) -> Any:
-    from bpfimg.errors import UsageError
-    from bpfimg.labels import Spelling
-
-    try:
-        return Spelling(value)
-    except ValueError:
-        raise UsageError(f"--spelling must be 'rust' or 'go', not {value!r}") from None
 
 
 @app.command()
@@ -200,7 +186,7 @@ def build(
     options = build_module.BuildOptions(
         labels=_key_values(label, "--label"),
         annotations=annotations,
-        spelling=_spelling(spelling),
+        spelling=parse_spelling(spelling),
         strict=strict,
         epoch=build_module.source_date_epoch(),
         single_image=len(chosen) == 1 and chosen[0].build_arg == SINGLE_ARCH_ARG,
@@ -254,7 +240,7 @@ def generate_build_args(
     if output not in ("text", "json"):
         raise UsageError(f"-o must be text or json, not {output!r}")
     chosen = _inputs(inputs, bytecode, directory, platform, values)
-    options = build_module.BuildOptions(spelling=_spelling(spelling), strict=strict)
+    options = build_module.BuildOptions(spelling=parse_spelling(spelling), strict=strict)
     summary = build_module.prepare(chosen, options).summary
     for warning in summary.warnings:
         print(f"warning: {warning}", file=sys.stderr)

@@ -9,90 +9,145 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from bpfimg.cli._app import OutputFormat, app
-from bpfimg.labels import PROGRAMS_LABEL
+from bpfimg.cli._app import OutputFormat, SpellingOption, app, parse_spelling
 
 if TYPE_CHECKING:
     from rich.console import Console
     from rich.table import Table
 
     from bpfimg.elf.model import Program
-    from bpfimg.inspect import ObjectInspection
+    from bpfimg.inspect import ImageInspection, ObjectInspection
 
 
 @app.command()
 def inspect(
-    paths: Annotated[
-        list[Path],
-        typer.Argument(help="BPF object files (.o), or directories of them.", show_default=False),
+    targets: Annotated[
+        list[str],
+        typer.Argument(
+            help="BPF object files (.o), directories of them, or images: oci:DIR[:TAG], "
+            "oci-archive:FILE[:TAG], docker-archive:FILE[:REF].",
+            show_default=False,
+        ),
     ],
     output: Annotated[OutputFormat, typer.Option("-o", "--output", help="Format.")] = (
         OutputFormat.table
     ),
     strict: Annotated[
-        bool, typer.Option("--strict", help="Fail when bpfman cannot type a program's section.")
-    ] = False,
-    spelling: Annotated[
-        str,
+        bool,
         typer.Option(
-            "--spelling",
-            help="Program-type names for io.ebpf.programs: 'rust' (bpfman 0.6, what "
-            "published images carry) or 'go' (bpfman's Go rewrite).",
+            "--strict",
+            help="Fail when bpfman cannot type a program's section, or an image has a "
+            "problem bpfman would trip over.",
         ),
-    ] = "rust",
+    ] = False,
+    verify_labels: Annotated[
+        bool,
+        typer.Option(
+            "--verify-labels",
+            help="Recompute each image's labels from its object and fail where they lie.",
+        ),
+    ] = False,
+    spelling: SpellingOption = "rust",
 ) -> None:
-    """Show programs, maps, global data, byte order and bpfman labels of BPF objects."""
-    from bpfimg.errors import BpfimgError, UsageError
-    from bpfimg.inspect import inspect_object, object_files
-    from bpfimg.labels import Spelling, unsupported_message
+    """Show what BPF objects and bytecode images hold: programs, maps, byte order, labels."""
+    from bpfimg.errors import BpfimgError
+    from bpfimg.inspect import ObjectInspection, inspect_image, inspect_object, object_files
+    from bpfimg.labels import unsupported_message
 
-    try:
-        chosen = Spelling(spelling)
-    except ValueError:
-        raise UsageError(f"--spelling must be 'rust' or 'go', not {spelling!r}") from None
-
-    reports: list[ObjectInspection] = []
+    chosen = parse_spelling(spelling)
+    reports: list[ObjectInspection | ImageInspection] = []
     failed = False
-    for given in paths:
+
+    def report_error(message: str) -> None:
+        nonlocal failed
+        print(f"error: {message}", file=sys.stderr)
+        failed = True
+
+    for given in targets:
         try:
+            if _is_image(given):
+                image = inspect_image(_as_location(given), chosen, verify_labels)
+                lies = verify_labels and any("label" in p for p in image.problems)
+                for problem in image.problems:
+                    if strict or (lies and "label" in problem):
+                        report_error(problem)
+                    else:
+                        print(f"warning: {problem}", file=sys.stderr)
+                reports.append(image)
+                continue
             files = object_files(given)
         except BpfimgError as exc:
-            print(f"error: {exc}", file=sys.stderr)
-            failed = True
+            report_error(str(exc))
             continue
         for path in files:
             try:
                 report = inspect_object(path, chosen)
             except BpfimgError as exc:
-                print(f"error: {exc}", file=sys.stderr)
-                failed = True
+                report_error(str(exc))
                 continue
             if report.unsupported_programs:
                 message = unsupported_message(report.path, report.unsupported_programs)
                 if strict:
-                    print(f"error: {message}", file=sys.stderr)
-                    failed = True
+                    report_error(message)
                     continue
                 print(f"warning: {message}", file=sys.stderr)
             reports.append(report)
 
     if output is OutputFormat.json:
         dumped = [r.model_dump(mode="json") for r in reports]
-        single = len(paths) == 1 and not paths[0].is_dir()
+        single = len(targets) == 1 and (_is_image(targets[0]) or not Path(targets[0]).is_dir())
         print(json.dumps(dumped[0] if single and dumped else dumped, indent=2))
     else:
         from rich.console import Console
 
         console = Console(highlight=False, width=None if sys.stdout.isatty() else 160)
-        for index, report in enumerate(reports):
+        for index, shown in enumerate(reports):
             if index:
                 console.print()
-            _print_object(console, report)
+            if isinstance(shown, ObjectInspection):
+                _print_object(console, shown)
+            else:
+                _print_image(console, shown)
     if failed:
         raise typer.Exit(1)
 
 
-def _print_object(console: Console, report: ObjectInspection) -> None:
+def _is_image(text: str) -> bool:
+    """Image locations have a transport prefix; an OCI layout directory counts too."""
+    from bpfimg.oci.layout import is_layout
+    from bpfimg.oci.reference import has_transport
+
+    return has_transport(text) or is_layout(Path(text))
+
+
+def _as_location(text: str) -> str:
+    from bpfimg.oci.reference import has_transport
+
+    return text if has_transport(text) else f"oci:{text}"
+
+
+def _print_image(console: Console, image: ImageInspection) -> None:
+    from rich.markup import escape
+
+    kind = "index" if len(image.images) > 1 or "index" in image.media_type else "image"
+    console.print(f"[bold]{escape(image.location)}[/bold]  {image.digest}  ({kind})")
+    for key, value in image.annotations.items():
+        console.print(f"  annotation {key}={value}", markup=False, soft_wrap=True)
+    for entry in image.images:
+        console.print()
+        console.print(
+            f"[bold]{entry.platform or '(no platform)'}[/bold]  {entry.digest}  "
+            f"{entry.size} bytes  {len(entry.layers)} layer(s)  {escape(entry.file_name or '')}"
+        )
+        for key, value in entry.labels.items():
+            console.print(f"  label {key}={value}", markup=False, soft_wrap=True)
+        for problem in entry.problems:
+            console.print(f"  problem: {problem}", markup=False, soft_wrap=True)
+        if entry.object is not None:
+            _print_object(console, entry.object, show_labels=False)
+
+
+def _print_object(console: Console, report: ObjectInspection, show_labels: bool = True) -> None:
     from rich.markup import escape
 
     console.print(
@@ -106,6 +161,8 @@ def _print_object(console: Console, report: ObjectInspection) -> None:
     if report.kernel_version is not None:
         facts.append(f"kernel version {report.kernel_version:#x}")
     console.print("  " + "; ".join(facts))
+
+    from bpfimg.labels import PROGRAMS_LABEL
 
     unsupported = {u.name for u in report.unsupported_programs}
     programs_label = json.loads(report.labels[PROGRAMS_LABEL])
@@ -159,8 +216,9 @@ def _print_object(console: Console, report: ObjectInspection) -> None:
         variables = ", ".join(f"{v.name} ({v.size} B)" for v in data.variables) or "-"
         console.print(f"  global data {data.section}: {data.size} bytes: {variables}")
 
-    for key, value in report.labels.items():
-        console.print(f"  label {key}={value}", markup=False, soft_wrap=True)
+    if show_labels:
+        for key, value in report.labels.items():
+            console.print(f"  label {key}={value}", markup=False, soft_wrap=True)
 
 
 def _table(title: str, columns: tuple[str, ...]) -> Table:

@@ -20,13 +20,12 @@ from pathlib import Path
 from bpfimg.errors import BpfimgError
 from bpfimg.oci.image import ImageBundle
 from bpfimg.oci.layer import decompress
-from bpfimg.oci.layout import LAYOUT_CONTENT, LAYOUT_FILE, find_root
+from bpfimg.oci.layout import LAYOUT_CONTENT, LAYOUT_FILE, find_root, without_ref_name
 from bpfimg.oci.model import (
     DOCKER_CONFIG,
     DOCKER_MANIFEST,
     OCI_INDEX,
     REF_NAME_ANNOTATION,
-    Descriptor,
     Index,
     canonical_json,
     descriptor_for,
@@ -130,11 +129,6 @@ def read_oci_archive(path: Path, tag: str | None, where: str) -> ImageBundle:
     except ValueError:
         raise BpfimgError(f"{where}: index.json is not a valid OCI index") from None
     descriptor = find_root(index, tag, where)
-    annotations = dict(descriptor.annotations or {})
-    annotations.pop(REF_NAME_ANNOTATION, None)
-    bundle = ImageBundle(
-        root=descriptor.model_copy(update={"annotations": annotations or None}), name=where
-    )
 
     def blob(digest: str) -> bytes:
         name = f"blobs/{digest.replace(':', '/', 1)}"
@@ -142,10 +136,7 @@ def read_oci_archive(path: Path, tag: str | None, where: str) -> ImageBundle:
             raise BpfimgError(f"{where}: blob {digest} is missing from the archive")
         return members[name]
 
-    bundle.add_blob(descriptor.digest, blob(descriptor.digest))
-    for digest in bundle.referenced_digests()[1:]:
-        bundle.add_blob(digest, blob(digest))
-    return bundle
+    return ImageBundle.load(without_ref_name(descriptor), blob, where)
 
 
 def write_docker_archive(path: Path, reference: str | None, bundle: ImageBundle) -> None:
@@ -208,14 +199,13 @@ def read_docker_archive(path: Path, reference: str | None, where: str) -> ImageB
         return members[name]
 
     config = member(config_name)
-    bundle = ImageBundle(root=Descriptor(mediaType=DOCKER_MANIFEST, digest="", size=0), name=where)
     config_descriptor = descriptor_for(config, DOCKER_CONFIG)
-    bundle.add_blob(config_descriptor.digest, config)
+    blobs = {config_descriptor.digest: config}
     layers = []
     for name in layer_names:
         data = member(name)
         descriptor = descriptor_for(data, DOCKER_LAYER_TAR)
-        bundle.add_blob(descriptor.digest, data)
+        blobs[descriptor.digest] = data
         layers.append(descriptor.to_dict())
     manifest = canonical_json(
         {
@@ -225,8 +215,10 @@ def read_docker_archive(path: Path, reference: str | None, where: str) -> ImageB
             "layers": layers,
         }
     )
-    bundle.root = descriptor_for(manifest, DOCKER_MANIFEST)
-    bundle.add_blob(bundle.root.digest, manifest)
+    bundle = ImageBundle(root=descriptor_for(manifest, DOCKER_MANIFEST), name=where)
+    blobs[bundle.root.digest] = manifest
+    for digest, data in blobs.items():
+        bundle.add_blob(digest, data)
     return bundle
 
 

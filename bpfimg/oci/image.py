@@ -7,7 +7,7 @@ added, whichever transport it came from.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import TypeVar
 
@@ -31,6 +31,20 @@ class ImageBundle:
     blobs: dict[str, bytes] = field(default_factory=dict)
     name: str = ""
     """Where the image came from, for messages."""
+
+    @classmethod
+    def load(cls, root: Descriptor, fetch: Callable[[str], bytes], name: str) -> ImageBundle:
+        """Fetch the root, then everything it references, checking every digest."""
+        bundle = cls(root=root, name=name)
+        bundle.add_blob(root.digest, fetch(root.digest))
+        if bundle.is_index:
+            for child in bundle.index().manifests:
+                if child.media_type in MANIFEST_TYPES:
+                    bundle.add_blob(child.digest, fetch(child.digest))
+        for digest in bundle.referenced_digests():
+            if digest not in bundle.blobs:
+                bundle.add_blob(digest, fetch(digest))
+        return bundle
 
     def add_blob(self, digest: str, data: bytes) -> None:
         if sha256_digest(data) != digest:

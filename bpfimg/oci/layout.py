@@ -82,11 +82,9 @@ def read_layout(root: Path, tag: str | None, where: str) -> ImageBundle:
     if not (root / LAYOUT_FILE).is_file():
         raise BpfimgError(f"{where}: not an OCI image layout (no {LAYOUT_FILE} file)")
     descriptor = find_root(read_index(root), tag, where)
-    bundle = ImageBundle(root=_without_ref_name(descriptor), name=where)
-    bundle.add_blob(descriptor.digest, _read_blob(root, descriptor.digest, where))
-    for digest in bundle.referenced_digests()[1:]:
-        bundle.add_blob(digest, _read_blob(root, digest, where))
-    return bundle
+    return ImageBundle.load(
+        without_ref_name(descriptor), lambda digest: _read_blob(root, digest, where), where
+    )
 
 
 def _read_blob(root: Path, digest: str, where: str) -> bytes:
@@ -99,7 +97,7 @@ def _read_blob(root: Path, digest: str, where: str) -> bytes:
         raise BpfimgError(f"{where}: blob {digest} is missing from the layout") from None
 
 
-def _without_ref_name(descriptor: Descriptor) -> Descriptor:
+def without_ref_name(descriptor: Descriptor) -> Descriptor:
     annotations = dict(descriptor.annotations or {})
     annotations.pop(REF_NAME_ANNOTATION, None)
     return descriptor.model_copy(update={"annotations": annotations or None})
