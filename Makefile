@@ -7,7 +7,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 # What the code, the Makefile and the tests need from Debian.
-APT_PACKAGES := clang llvm libbpf-dev bpftool shellcheck gcc make
+APT_PACKAGES := clang llvm libbpf-dev bpftool shellcheck gcc make skopeo buildah podman
 PYTEST_ARGS ?=
 
 .DEFAULT_GOAL := help

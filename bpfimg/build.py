@@ -292,11 +292,17 @@ def default_tag(inputs: list[BytecodeInput]) -> str:
     return "".join(c if c.isalnum() or c in "-._" else "-" for c in name).strip("-._") or "bytecode"
 
 
-def build(inputs: list[BytecodeInput], destination: str, options: BuildOptions) -> BuildSummary:
-    """Build the image natively and store it at ``destination`` (skopeo location syntax)."""
+def write(prepared: PreparedBuild, destination: str) -> BuildSummary:
+    """Store a prepared image at ``destination`` (skopeo location syntax), if no input
+    changed since ``prepare`` read it."""
     location = parse_location(destination)
     check_writable(location)
-    prepared = prepare(inputs, options)
     prepared.check_inputs_unchanged()
     write_image(location, prepared.bundle)
     return prepared.summary.model_copy(update={"destination": str(location)})
+
+
+def build(inputs: list[BytecodeInput], destination: str, options: BuildOptions) -> BuildSummary:
+    """Build the image natively and store it at ``destination``."""
+    check_writable(parse_location(destination))  # fail fast, before reading any object
+    return write(prepare(inputs, options), destination)

@@ -19,10 +19,11 @@ from pathlib import Path
 
 from bpfimg.errors import BpfimgError
 from bpfimg.oci.image import ImageBundle
-from bpfimg.oci.layer import decompress
+from bpfimg.oci.layer import decompress, gzip_bytes
 from bpfimg.oci.layout import LAYOUT_CONTENT, LAYOUT_FILE, find_root, without_ref_name
 from bpfimg.oci.model import (
     DOCKER_CONFIG,
+    DOCKER_LAYER_GZIP,
     DOCKER_MANIFEST,
     OCI_INDEX,
     REF_NAME_ANNOTATION,
@@ -35,7 +36,6 @@ from bpfimg.oci.reference import DEFAULT_TAG, parse_reference
 
 MAX_ARCHIVE_SIZE = 512 * 1024 * 1024
 MAX_ARCHIVE_ENTRIES = 100_000
-DOCKER_LAYER_TAR = "application/vnd.docker.image.rootfs.diff.tar"
 
 
 def _write_tar(path: Path, entries: Iterable[tuple[str, bytes]]) -> None:
@@ -203,8 +203,9 @@ def read_docker_archive(path: Path, reference: str | None, where: str) -> ImageB
     blobs = {config_descriptor.digest: config}
     layers = []
     for name in layer_names:
-        data = member(name)
-        descriptor = descriptor_for(data, DOCKER_LAYER_TAR)
+        # Compressed as a push would compress it, so the image reads like a pulled one.
+        data = gzip_bytes(decompress(member(name), where, MAX_ARCHIVE_SIZE))
+        descriptor = descriptor_for(data, DOCKER_LAYER_GZIP)
         blobs[descriptor.digest] = data
         layers.append(descriptor.to_dict())
     manifest = canonical_json(

@@ -43,10 +43,15 @@ def make_layer(file_name: str, content: bytes, mtime: int) -> Layer:
         info.type = tarfile.REGTYPE
         tar.addfile(info, io.BytesIO(content))
     tar_bytes = raw.getvalue()
+    return Layer(gzip_bytes(tar_bytes), "sha256:" + hashlib.sha256(tar_bytes).hexdigest())
+
+
+def gzip_bytes(data: bytes) -> bytes:
+    """Gzip with no file name and a zero timestamp in the header: same input, same bytes."""
     compressed = io.BytesIO()
     with gzip.GzipFile(filename="", mode="wb", fileobj=compressed, mtime=0, compresslevel=9) as gz:
-        gz.write(tar_bytes)
-    return Layer(compressed.getvalue(), "sha256:" + hashlib.sha256(tar_bytes).hexdigest())
+        gz.write(data)
+    return compressed.getvalue()
 
 
 def decompress(data: bytes, where: str, limit: int = MAX_LAYER_UNCOMPRESSED) -> bytes:
