@@ -54,6 +54,8 @@ def check_writable(location: Location) -> None:
     if target.exists() and location.transport == "oci" and not target.is_dir():
         raise BpfimgError(f"{location}: {target} is a file; an OCI layout is a directory")
     probe = target if target.exists() else _existing_ancestor(parent)
+    if not probe.is_dir() and probe != target:
+        raise BpfimgError(f"{location}: {probe} is a file, so nothing can be created below it")
     if not os.access(probe, os.W_OK):
         raise BpfimgError(f"{location}: {probe} is not writable")
 
