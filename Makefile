@@ -17,7 +17,7 @@ include bpf/build.mk
 .PHONY: help
 help:
 	@echo "make test    install what is needed, build bpf/, run the whole test suite"
-	@echo "make demo    install, build bpf/, inspect every object"
+	@echo "make demo    install, build bpf/, inspect every object, build 4-platform images"
 	@echo "make lint    ruff + mypy on bpfimg/, shellcheck on shell scripts"
 	@echo "make bench   compare bpfimg with the peer tools (see bench/)"
 	@echo "make bpf     compile bpf/ for x86, arm64, powerpc (LE) and s390 (BE)"
@@ -49,23 +49,33 @@ $(BPF_OBJECTS): | apt-deps
 test: deps bpf
 	$(BIN)/pytest $(PYTEST_ARGS)
 
+DEMO_LAYOUT := .output/images
+
 .PHONY: demo
 demo: deps bpf
 	@for dir in $(BPF_OBJECT_DIRS); do \
 	  echo "== bpfimg inspect $$dir"; \
 	  $(BIN)/bpfimg inspect "$$dir" || exit 1; \
 	done
+	@for dir in $(BPF_OBJECT_DIRS); do \
+	  name=$$(basename "$$dir" .bpf); \
+	  echo "== bpfimg build -c $$dir -t oci:$(DEMO_LAYOUT):$$name"; \
+	  $(BIN)/bpfimg build -c "$$dir" -t "oci:$(DEMO_LAYOUT):$$name" || exit 1; \
+	done
+	@echo "== bpfimg inspect --verify-labels oci:$(DEMO_LAYOUT):tc_dispatcher"
+	@$(BIN)/bpfimg inspect --verify-labels "oci:$(DEMO_LAYOUT):tc_dispatcher" | head -n 12
 
 .PHONY: lint
 lint: deps
 	$(BIN)/ruff check bpfimg tests bench
 	$(BIN)/ruff format --check bpfimg tests bench
 	$(BIN)/mypy bpfimg
-	shellcheck .ci/run bench/*.sh
+	shellcheck .ci/run
 
 .PHONY: bench
 bench: deps bpf
 	$(BIN)/python bench/inspect_vs_libbpf.py
+	$(BIN)/python bench/build_vs_buildah.py
 
 .PHONY: clean
 clean: bpf-clean

@@ -49,7 +49,7 @@ def make_layer(file_name: str, content: bytes, mtime: int) -> Layer:
 def gzip_bytes(data: bytes) -> bytes:
     """Gzip with no file name and a zero timestamp in the header: same input, same bytes."""
     compressed = io.BytesIO()
-    with gzip.GzipFile(filename="", mode="wb", fileobj=compressed, mtime=0, compresslevel=9) as gz:
+    with gzip.GzipFile(filename="", mode="wb", fileobj=compressed, mtime=0, compresslevel=6) as gz:
         gz.write(data)
     return compressed.getvalue()
 
