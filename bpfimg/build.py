@@ -142,6 +142,8 @@ def _read(item: BytecodeInput) -> _ReadInput:
     try:
         if path.is_dir():
             raise BpfimgError(f"{path}: is a directory, expected a BPF object file")
+        if not path.is_file() and path.exists():
+            raise BpfimgError(f"{path}: not a regular file (a device, pipe or socket)")
         before = _stat_key(path)
         with path.open("rb") as f:
             data = f.read(MAX_OBJECT_SIZE + 1)

@@ -6,6 +6,7 @@ pays for pydantic, rich or the ELF reader.
 
 from __future__ import annotations
 
+import os
 import sys
 
 from bpfimg import __version__
@@ -26,6 +27,11 @@ def main(argv: list[str] | None = None) -> int:
     except SystemExit as exc:  # typer always ends this way; usage errors exit 2
         code = exc.code
         return code if isinstance(code, int) else (0 if code is None else 1)
+    except BrokenPipeError:
+        # The reader went away (``| head``): stop quietly, as other command-line tools do.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return 1
     except KeyboardInterrupt:
         print("error: interrupted", file=sys.stderr)
         return 130

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import stat
 import struct
 from pathlib import Path
 
@@ -49,9 +50,12 @@ def read_object(path: str | os.PathLike[str]) -> BpfObject:
     """Read and parse one BPF object file; every failure names the file."""
     path = Path(path)
     try:
-        size = path.stat().st_size
-        if path.is_dir():
+        status = path.stat()
+        size = status.st_size
+        if stat.S_ISDIR(status.st_mode):
             raise BpfimgError(f"{path}: is a directory, expected a BPF object file (.o)")
+        if not stat.S_ISREG(status.st_mode):
+            raise BpfimgError(f"{path}: not a regular file (a device, pipe or socket)")
         if size > MAX_OBJECT_SIZE:
             raise BpfimgError(
                 f"{path}: {size} bytes is larger than any BPF object "

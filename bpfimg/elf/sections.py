@@ -15,6 +15,7 @@ such names the loose way and report that libbpf itself would not recognise them.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 
 
@@ -150,7 +151,7 @@ SECTION_DEFS: tuple[SectionDef, ...] = (
     _d("cgroup/setsockopt", "cgroup_sockopt", "cgroup_setsockopt"),
     _d("cgroup/dev", "cgroup_device", "cgroup_device"),
     _d("struct_ops+", "struct_ops"),
-    _d("struct_ops.s+", "struct_ops", sleepable=True),
+    _d("struct_ops.s+", "struct_ops", sleepable=True, min_libbpf="1.2"),
     _d("sk_lookup", "sk_lookup", "sk_lookup"),
     _d("netfilter", "netfilter", "netfilter", min_libbpf="1.2"),
 )
@@ -166,6 +167,7 @@ class SectionMatch:
     attach_target: str | None
 
 
+@functools.lru_cache(maxsize=4096)
 def match_section(section: str) -> SectionMatch:
     """Resolve a program section name the way libbpf does, then the way older loaders do."""
     name = section.removeprefix("?")  # libbpf: "?" marks a program not autoloaded
