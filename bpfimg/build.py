@@ -46,6 +46,7 @@ from bpfimg.oci.model import (
     descriptor_for,
 )
 from bpfimg.oci.reference import parse_location
+from bpfimg.oci.registry import RegistryOptions
 from bpfimg.oci.transports import check_writable, write_image
 
 # --source/--revision/... and the standard annotation each sets.
@@ -294,17 +295,24 @@ def default_tag(inputs: list[BytecodeInput]) -> str:
     return "".join(c if c.isalnum() or c in "-._" else "-" for c in name).strip("-._") or "bytecode"
 
 
-def write(prepared: PreparedBuild, destination: str) -> BuildSummary:
-    """Store a prepared image at ``destination`` (skopeo location syntax), if no input
-    changed since ``prepare`` read it."""
+def write(
+    prepared: PreparedBuild, destination: str, registry: RegistryOptions | None = None
+) -> BuildSummary:
+    """Store a prepared image at ``destination`` (skopeo location syntax, or a registry
+    reference to push to), if no input changed since ``prepare`` read it."""
     location = parse_location(destination)
     check_writable(location)
     prepared.check_inputs_unchanged()
-    write_image(location, prepared.bundle)
-    return prepared.summary.model_copy(update={"destination": str(location)})
+    digest = write_image(location, prepared.bundle, registry)
+    return prepared.summary.model_copy(update={"destination": str(location), "digest": digest})
 
 
-def build(inputs: list[BytecodeInput], destination: str, options: BuildOptions) -> BuildSummary:
-    """Build the image natively and store it at ``destination``."""
+def build(
+    inputs: list[BytecodeInput],
+    destination: str,
+    options: BuildOptions,
+    registry: RegistryOptions | None = None,
+) -> BuildSummary:
+    """Build the image natively and store (or push) it at ``destination``."""
     check_writable(parse_location(destination))  # fail fast, before reading any object
-    return write(prepare(inputs, options), destination)
+    return write(prepare(inputs, options), destination, registry)

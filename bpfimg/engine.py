@@ -22,6 +22,7 @@ from bpfimg.labels import compact_json
 from bpfimg.oci.archive import read_oci_archive
 from bpfimg.oci.layout import read_layout
 from bpfimg.oci.reference import parse_location
+from bpfimg.oci.registry import RegistryOptions
 from bpfimg.oci.transports import check_writable, write_image
 
 ENGINES = ("buildah", "podman", "docker")
@@ -43,7 +44,11 @@ def _run(command: list[str], what: str) -> None:
 
 
 def engine_build(
-    engine: str, inputs: list[BytecodeInput], destination: str, options: BuildOptions
+    engine: str,
+    inputs: list[BytecodeInput],
+    destination: str,
+    options: BuildOptions,
+    registry: RegistryOptions | None = None,
 ) -> BuildSummary:
     if engine not in ENGINES:
         raise BpfimgError(f"unknown builder {engine!r}; choose from {', '.join(ENGINES)}")
@@ -150,7 +155,7 @@ def engine_build(
                 )
             bundle = read_layout(export, _EXPORT_TAG, str(export))
         prepared.check_inputs_unchanged()
-        write_image(location, bundle)
+        write_image(location, bundle, registry)
 
     images = []
     by_platform = {

@@ -13,6 +13,7 @@ from bpfimg.errors import BpfimgError
 from bpfimg.labels import Spelling, UnsupportedProgram, compact_json, labels_for
 from bpfimg.oci.image import ImageBundle
 from bpfimg.oci.model import Descriptor, Manifest
+from bpfimg.oci.registry import RegistryOptions
 
 
 class ObjectInspection(BpfObject):
@@ -83,14 +84,17 @@ class ImageInspection(BaseModel):
 
 
 def inspect_image(
-    location: str, spelling: Spelling = Spelling.rust, verify_labels: bool = False
+    location: str,
+    spelling: Spelling = Spelling.rust,
+    verify_labels: bool = False,
+    registry: RegistryOptions | None = None,
 ) -> ImageInspection:
-    """Inspect a bytecode image at any location (``oci:DIR:TAG``, archives...)."""
+    """Inspect a bytecode image at any location (registry, ``oci:DIR:TAG``, archives...)."""
     from bpfimg.oci.reference import parse_location
     from bpfimg.oci.transports import read_image
 
     parsed = parse_location(location)
-    bundle = read_image(parsed)
+    bundle = read_image(parsed, registry)
     images = [
         _inspect_platform(bundle, descriptor, manifest, str(parsed), spelling, verify_labels)
         for descriptor, manifest in bundle.images()

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import inspect
+from collections.abc import Callable
 from enum import Enum
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
 import typer
 
@@ -61,3 +63,32 @@ def parse_spelling(value: str) -> Spelling:
         return Spelling(value)
     except ValueError:
         raise UsageError(f"--spelling must be 'rust' or 'go', not {value!r}") from None
+
+
+_Command = TypeVar("_Command", bound=Callable[..., Any])
+
+
+def with_options(parameters: list[inspect.Parameter]) -> Callable[[_Command], _Command]:
+    """Give a command extra keyword-only options, which arrive in its ``**values``.
+
+    typer reads a command's ``__signature__``, so option sets shared by several commands
+    (or generated from a table) are declared once and added here.
+    """
+
+    def decorate(function: _Command) -> _Command:
+        signature = inspect.signature(function, eval_str=True)
+        own = [
+            p for p in signature.parameters.values() if p.kind is not inspect.Parameter.VAR_KEYWORD
+        ]
+        function.__signature__ = signature.replace(  # type: ignore[attr-defined]
+            parameters=own + parameters
+        )
+        return function
+
+    return decorate
+
+
+def option(name: str, annotation: Any, default: Any = None) -> inspect.Parameter:
+    return inspect.Parameter(
+        name, inspect.Parameter.KEYWORD_ONLY, default=default, annotation=annotation
+    )

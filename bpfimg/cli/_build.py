@@ -10,7 +10,15 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from bpfimg.cli._app import OutputFormat, SpellingOption, app, parse_spelling
+from bpfimg.cli._app import (
+    OutputFormat,
+    SpellingOption,
+    app,
+    option,
+    parse_spelling,
+    with_options,
+)
+from bpfimg.cli._registry import REGISTRY_PARAMETERS, finish, registry_options
 from bpfimg.platforms import PLATFORMS
 
 if TYPE_CHECKING:
@@ -19,11 +27,9 @@ if TYPE_CHECKING:
 
 
 def _bc_parameter(goarch: str, token: str) -> inspect.Parameter:
-    return inspect.Parameter(
+    return option(
         f"bc_{goarch}_{token}",
-        inspect.Parameter.KEYWORD_ONLY,
-        default=None,
-        annotation=Annotated[
+        Annotated[
             Path | None,
             typer.Option(
                 f"--bc-{goarch}-{token}",
@@ -37,16 +43,6 @@ def _bc_parameter(goarch: str, token: str) -> inspect.Parameter:
 
 # One --bc-<goarch>-<el|eb> option per platform, generated from the platform table.
 _BC_PARAMETERS = [_bc_parameter(p.goarch, p.endian_token) for p in PLATFORMS]
-
-
-def _with_bc_options(function: Any) -> Any:
-    """Add the --bc-* options to a command's signature (typer reads ``__signature__``)."""
-    signature = inspect.signature(function, eval_str=True)
-    parameters = [
-        p for p in signature.parameters.values() if p.kind is not inspect.Parameter.VAR_KEYWORD
-    ]
-    function.__signature__ = signature.replace(parameters=parameters + _BC_PARAMETERS)
-    return function
 
 
 def _bc_flags(values: dict[str, Any]) -> dict[str, Path]:
@@ -120,7 +116,7 @@ def _key_values(items: list[str] | None, option: str) -> dict[str, str]:
 
 
 @app.command()
-@_with_bc_options
+@with_options(_BC_PARAMETERS + REGISTRY_PARAMETERS)
 def build(
     inputs: Inputs = None,
     tag: Annotated[
@@ -192,17 +188,23 @@ def build(
         single_image=len(chosen) == 1 and chosen[0].build_arg == SINGLE_ARCH_ARG,
     )
     destination = tag or f"oci:.output/images:{build_module.default_tag(chosen)}"
-    if builder == "native":
-        summary = build_module.build(chosen, destination, options)
-    elif builder in ("buildah", "podman", "docker"):
-        from bpfimg.engine import engine_build
-
-        summary = engine_build(builder, chosen, destination, options)
-    else:
+    if builder not in ("native", "buildah", "podman", "docker"):
         raise UsageError(f"--builder must be native, buildah, podman or docker, not {builder!r}")
+    registry = registry_options(values)
+    try:
+        if builder == "native":
+            summary = build_module.build(chosen, destination, options, registry)
+        else:
+            from bpfimg.engine import engine_build
+
+            summary = engine_build(builder, chosen, destination, options, registry)
+    finally:
+        moved = finish(registry)
     for warning in summary.warnings:
         print(f"warning: {warning}", file=sys.stderr)
     _print_summary(summary, output)
+    if moved and output is OutputFormat.table:
+        print(f"  {moved}")
 
 
 def _print_summary(summary: BuildSummary, output: OutputFormat) -> None:
@@ -218,7 +220,7 @@ def _print_summary(summary: BuildSummary, output: OutputFormat) -> None:
 
 
 @app.command("generate-build-args")
-@_with_bc_options
+@with_options(_BC_PARAMETERS)
 def generate_build_args(
     inputs: Inputs = None,
     bytecode: Bytecode = None,

@@ -5,11 +5,12 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from bpfimg.cli._app import OutputFormat, SpellingOption, app, parse_spelling
+from bpfimg.cli._app import OutputFormat, SpellingOption, app, parse_spelling, with_options
+from bpfimg.cli._registry import REGISTRY_PARAMETERS, registry_options
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -20,6 +21,7 @@ if TYPE_CHECKING:
 
 
 @app.command()
+@with_options(REGISTRY_PARAMETERS)
 def inspect(
     targets: Annotated[
         list[str],
@@ -48,8 +50,13 @@ def inspect(
         ),
     ] = False,
     spelling: SpellingOption = "rust",
+    **values: Any,
 ) -> None:
-    """Show what BPF objects and bytecode images hold: programs, maps, byte order, labels."""
+    """Show what BPF objects and bytecode images hold: programs, maps, byte order, labels.
+
+    An image is a registry reference (quay.io/org/image:tag, docker://...), or oci:DIR[:TAG],
+    oci-archive:FILE[:TAG], docker-archive:FILE[:REF], docker-daemon:REF.
+    """
     from bpfimg.errors import BpfimgError
     from bpfimg.inspect import ObjectInspection, inspect_image, inspect_object, object_files
     from bpfimg.labels import unsupported_message
@@ -66,7 +73,9 @@ def inspect(
     for given in targets:
         try:
             if _is_image(given):
-                image = inspect_image(_as_location(given), chosen, verify_labels)
+                image = inspect_image(
+                    _as_location(given), chosen, verify_labels, registry_options(values)
+                )
                 lies = verify_labels and any("label" in p for p in image.problems)
                 for problem in image.problems:
                     if strict or (lies and "label" in problem):
@@ -113,17 +122,31 @@ def inspect(
 
 
 def _is_image(text: str) -> bool:
-    """Image locations have a transport prefix; an OCI layout directory counts too."""
+    """Image locations have a transport prefix; an OCI layout directory counts too, and so
+    does a missing path that reads as a registry reference (its first part is a host)."""
+    from bpfimg.errors import BpfimgError
     from bpfimg.oci.layout import is_layout
-    from bpfimg.oci.reference import has_transport
+    from bpfimg.oci.reference import has_transport, parse_reference
 
-    return has_transport(text) or is_layout(Path(text))
+    path = Path(text)
+    if has_transport(text) or text.startswith("docker://") or is_layout(path):
+        return True
+    if path.exists() or "/" not in text:
+        return False
+    first = text.split("/", 1)[0]
+    if not ("." in first.strip(".") or ":" in first or first == "localhost"):
+        return False
+    try:
+        parse_reference(text)
+    except BpfimgError:
+        return False
+    return True
 
 
 def _as_location(text: str) -> str:
-    from bpfimg.oci.reference import has_transport
+    from bpfimg.oci.layout import is_layout
 
-    return text if has_transport(text) else f"oci:{text}"
+    return f"oci:{text}" if is_layout(Path(text)) else text
 
 
 def _print_image(console: Console, image: ImageInspection) -> None:

@@ -16,6 +16,7 @@ import tarfile
 import tempfile
 from collections.abc import Iterable
 from pathlib import Path
+from typing import IO
 
 from bpfimg.errors import BpfimgError
 from bpfimg.oci.image import ImageBundle
@@ -38,32 +39,35 @@ MAX_ARCHIVE_SIZE = 512 * 1024 * 1024
 MAX_ARCHIVE_ENTRIES = 100_000
 
 
-def _write_tar(path: Path, entries: Iterable[tuple[str, bytes]]) -> None:
-    """Write a deterministic tar of (name, content) pairs atomically."""
+def _tar_into(raw: IO[bytes], entries: Iterable[tuple[str, bytes]]) -> None:
+    """A deterministic tar of (name, content) pairs: sorted, parents first, fixed metadata."""
     directories: set[str] = set()
     files = sorted(entries)
     for name, _ in files:
         parts = name.split("/")[:-1]
         for depth in range(1, len(parts) + 1):
             directories.add("/".join(parts[:depth]))
+    with tarfile.open(fileobj=raw, mode="w", format=tarfile.PAX_FORMAT) as tar:
+        for directory in sorted(directories):
+            info = tarfile.TarInfo(directory)
+            info.type, info.mode = tarfile.DIRTYPE, 0o755
+            tar.addfile(info)
+        for name, content in files:
+            info = tarfile.TarInfo(name)
+            info.size, info.mode = len(content), 0o644
+            tar.addfile(info, io.BytesIO(content))
+
+
+def _write_tar(path: Path, entries: Iterable[tuple[str, bytes]]) -> None:
+    """Write the tar to a temporary file beside ``path`` and rename it into place."""
     parent = path.absolute().parent
     try:
         fd, temporary = tempfile.mkstemp(prefix=f".{path.name}.", dir=parent)
     except OSError as exc:
         raise BpfimgError(f"{path}: cannot write here: {exc.strerror}") from None
     try:
-        with (
-            os.fdopen(fd, "wb") as raw,
-            tarfile.open(fileobj=raw, mode="w", format=tarfile.PAX_FORMAT) as tar,
-        ):
-            for directory in sorted(directories):
-                info = tarfile.TarInfo(directory)
-                info.type, info.mode = tarfile.DIRTYPE, 0o755
-                tar.addfile(info)
-            for name, content in files:
-                info = tarfile.TarInfo(name)
-                info.size, info.mode = len(content), 0o644
-                tar.addfile(info, io.BytesIO(content))
+        with os.fdopen(fd, "wb") as raw:
+            _tar_into(raw, entries)
         os.chmod(temporary, 0o644)
         os.replace(temporary, path)
     except OSError as exc:
@@ -82,11 +86,16 @@ def _read_tar(path: Path, where: str) -> dict[str, bytes]:
             raise BpfimgError(f"{where}: is a directory, not an archive")
         if size > MAX_ARCHIVE_SIZE:
             raise BpfimgError(f"{where}: {size} bytes is too large for a bytecode image archive")
-        data = decompress(path.read_bytes(), where, MAX_ARCHIVE_SIZE)
+        data = path.read_bytes()
     except FileNotFoundError:
         raise BpfimgError(f"{where}: no such file") from None
     except PermissionError:
         raise BpfimgError(f"{where}: permission denied") from None
+    return _tar_members(data, where)
+
+
+def _tar_members(data: bytes, where: str) -> dict[str, bytes]:
+    data = decompress(data, where, MAX_ARCHIVE_SIZE)
     members: dict[str, bytes] = {}
     try:
         with tarfile.open(fileobj=io.BytesIO(data), mode="r:") as tar:
@@ -141,11 +150,23 @@ def read_oci_archive(path: Path, tag: str | None, where: str) -> ImageBundle:
 
 def write_docker_archive(path: Path, reference: str | None, bundle: ImageBundle) -> None:
     """``docker save`` format: one image, uncompressed layers, tagged with ``reference``."""
+    _write_tar(path, docker_archive_entries(reference, bundle, f"docker-archive:{path}"))
+
+
+def docker_archive_bytes(reference: str | None, bundle: ImageBundle, where: str) -> bytes:
+    raw = io.BytesIO()
+    _tar_into(raw, docker_archive_entries(reference, bundle, where))
+    return raw.getvalue()
+
+
+def docker_archive_entries(
+    reference: str | None, bundle: ImageBundle, where: str
+) -> list[tuple[str, bytes]]:
     images = list(bundle.images())
     if len(images) != 1:
         platforms = ", ".join(str(d.platform) for d, _ in images if d.platform)
         raise BpfimgError(
-            f"docker-archive:{path}: a docker archive holds one platform's image, and this "
+            f"{where}: a docker archive holds one platform's image, and this "
             f"build has {len(images)} ({platforms}); choose one with --platform, or write "
             "an oci: layout or oci-archive: instead"
         )
@@ -155,7 +176,7 @@ def write_docker_archive(path: Path, reference: str | None, bundle: ImageBundle)
     entries = [(config_name, config)]
     layer_names = []
     for layer in manifest.layers:
-        tar_bytes = decompress(bundle.blob(layer.digest), f"docker-archive:{path}")
+        tar_bytes = decompress(bundle.blob(layer.digest), where)
         name = sha256_digest(tar_bytes).partition(":")[2] + ".tar"
         entries.append((name, tar_bytes))
         layer_names.append(name)
@@ -165,11 +186,20 @@ def write_docker_archive(path: Path, reference: str | None, bundle: ImageBundle)
         repo_tags.append(str(parsed if parsed.tag else parsed.with_tag(DEFAULT_TAG)))
     document = [{"Config": config_name, "RepoTags": repo_tags, "Layers": layer_names}]
     entries.append(("manifest.json", json.dumps(document, separators=(",", ":")).encode()))
-    _write_tar(path, entries)
+    return entries
 
 
 def read_docker_archive(path: Path, reference: str | None, where: str) -> ImageBundle:
-    members = _read_tar(path, where)
+    return docker_archive_from_members(_read_tar(path, where), reference, where)
+
+
+def docker_archive_from_bytes(data: bytes, reference: str | None, where: str) -> ImageBundle:
+    return docker_archive_from_members(_tar_members(data, where), reference, where)
+
+
+def docker_archive_from_members(
+    members: dict[str, bytes], reference: str | None, where: str
+) -> ImageBundle:
     try:
         document = json.loads(members["manifest.json"])
         images = [

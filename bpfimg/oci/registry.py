@@ -115,6 +115,8 @@ class Registry:
         self.session.headers["User-Agent"] = "bpfimg"
         self._tokens: dict[str, str] = {}
         self._basic = False
+        self._credentials = self.options.credentials
+        self._looked_up = self._credentials is not None
         self._base: str | None = None
         self._configure_tls()
 
@@ -228,8 +230,19 @@ class Registry:
 
     # ---- authentication ----------------------------------------------------------------
 
+    @property
+    def credentials(self) -> Credentials | None:
+        """Given ones, else found for this registry (env, auth files, helpers) when first
+        needed, so an anonymous pull never runs a credential helper."""
+        if not self._looked_up:
+            from bpfimg.auth import find_credentials
+
+            self._credentials = find_credentials(self.name)
+            self._looked_up = True
+        return self._credentials
+
     def _auth_header(self, scope: str) -> dict[str, str]:
-        credentials = self.options.credentials
+        credentials = self._credentials
         if self._basic and credentials is not None:
             pair = f"{credentials.username}:{credentials.password}".encode()
             return {"Authorization": "Basic " + base64.b64encode(pair).decode()}
@@ -239,7 +252,7 @@ class Registry:
     def _authenticate(self, response: requests.Response, scope: str) -> None:
         header = response.headers.get("WWW-Authenticate", "")
         challenge = parse_challenge(header)
-        credentials = self.options.credentials
+        credentials = self.credentials
         if challenge.scheme == "basic":
             if credentials is None:
                 raise self._needs_credentials(scope)
@@ -256,7 +269,7 @@ class Registry:
         if params.get("service"):
             query.append(("service", params["service"]))
         query.extend(("scope", s) for s in scope.split(" ") if s)
-        credentials = self.options.credentials
+        credentials = self.credentials
         auth = (credentials.username, credentials.password) if credentials else None
         try:
             response = self._with_retries(
@@ -342,7 +355,7 @@ class Registry:
                 continue
             if response.status_code in (401, 403):
                 response.close()
-                who = self.options.credentials
+                who = self._credentials
                 detail = f"as {who.username} ({who.source})" if who else "anonymously"
                 raise BpfimgError(
                     f"{self.name}: not allowed to {_scope_text(scope)} {detail}"
