@@ -160,13 +160,11 @@ def test_tag_with_bad_characters_is_refused(
     assert not Path(f"{existing_layout}.tar").exists()
 
 
-def test_registry_destination_is_a_clear_error_for_now(
-    existing_layout: Path, bpf_output: Path
-) -> None:
+def test_unreachable_registry_is_a_clear_error(existing_layout: Path, bpf_output: Path) -> None:
     err = refused(
-        existing_layout, "-c", bpf_output / "xdp_counter.bpf", "-t", "quay.io/example/xdp:v1"
+        existing_layout, "-c", bpf_output / "xdp_counter.bpf", "-t", "registry.invalid/x/xdp:v1"
     )
-    assert "quay.io/example/xdp:v1" in err
+    assert err.startswith("error: registry.invalid: cannot connect"), err
 
 
 def test_docker_archive_of_several_platforms_asks_for_one(tmp_path: Path, bpf_output: Path) -> None:

@@ -94,6 +94,12 @@ def layer_files(data: bytes, where: str) -> list[LayerFile]:
                     raise BpfimgError(f"{where}: layer entry '{member.name}' escapes the root")
                 if member.isdir():
                     continue
+                if member.issparse() or member.size > MAX_LAYER_UNCOMPRESSED:
+                    raise BpfimgError(
+                        f"{where}: layer entry '{member.name}' claims {member.size} bytes"
+                        f"{' (sparse)' if member.issparse() else ''}; a bytecode object is "
+                        "never that large, refusing it"
+                    )
                 if not member.isreg():
                     kind = "link" if member.issym() or member.islnk() else "special file"
                     raise BpfimgError(

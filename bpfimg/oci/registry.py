@@ -22,6 +22,7 @@ import hashlib
 import io
 import ipaddress
 import re
+import socket
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -209,7 +210,8 @@ class Registry:
                 requests.exceptions.Timeout,
                 requests.exceptions.ChunkedEncodingError,
             ) as exc:
-                if isinstance(exc, requests.exceptions.SSLError) or attempt >= options.retries:
+                permanent = isinstance(exc, requests.exceptions.SSLError) or _unresolvable(exc)
+                if permanent or attempt >= options.retries:
                     raise
                 self._sleep(attempt, None)
                 attempt += 1
@@ -636,6 +638,16 @@ def _short(exc: BaseException) -> str:
     text = str(exc)
     match = re.search(r"\[Errno -?\d+\] [^')\]]+|Connection refused|timed out|Read timed out", text)
     return match.group(0) if match else text[:120]
+
+
+def _unresolvable(exc: BaseException) -> bool:
+    """A host name that does not resolve will not resolve on retry either."""
+    seen: BaseException | None = exc
+    while seen is not None:
+        if isinstance(seen, socket.gaierror):
+            return True
+        seen = seen.__cause__ or seen.__context__
+    return "Name or service not known" in str(exc) or "nodename nor servname" in str(exc)
 
 
 def _path_only(url: str) -> str:
