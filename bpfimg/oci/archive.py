@@ -12,6 +12,7 @@ from __future__ import annotations
 import io
 import json
 import os
+import posixpath
 import tarfile
 import tempfile
 from collections.abc import Iterable
@@ -97,6 +98,7 @@ def _read_tar(path: Path, where: str) -> dict[str, bytes]:
 def _tar_members(data: bytes, where: str) -> dict[str, bytes]:
     data = decompress(data, where, MAX_ARCHIVE_SIZE)
     members: dict[str, bytes] = {}
+    links: dict[str, str] = {}
     try:
         with tarfile.open(fileobj=io.BytesIO(data), mode="r:") as tar:
             for count, member in enumerate(tar):
@@ -107,12 +109,23 @@ def _tar_members(data: bytes, where: str) -> dict[str, bytes]:
                     raise BpfimgError(f"{where}: entry '{member.name}' escapes the archive root")
                 if member.isdir():
                     continue
+                if member.issym() or member.islnk():
+                    # docker and podman save shared layers as links to one copy.
+                    base = posixpath.dirname(name) if member.issym() else ""
+                    links[name] = posixpath.normpath(posixpath.join(base, member.linkname))
+                    continue
                 if not member.isreg():
                     raise BpfimgError(f"{where}: entry '{member.name}' is not a regular file")
                 extracted = tar.extractfile(member)
                 members[name] = extracted.read() if extracted else b""
     except tarfile.TarError as exc:
         raise BpfimgError(f"{where}: not a valid tar archive ({exc})") from None
+    for name, target in links.items():
+        if target not in members:
+            raise BpfimgError(
+                f"{where}: entry '{name}' links to '{target}', which is not a file in the archive"
+            )
+        members[name] = members[target]
     return members
 
 
