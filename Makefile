@@ -7,7 +7,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 # What the code, the Makefile and the tests need from Debian.
-APT_PACKAGES := clang llvm libbpf-dev bpftool shellcheck gcc make skopeo buildah podman
+APT_PACKAGES := clang llvm libbpf-dev bpftool shellcheck gcc make skopeo buildah podman docker-registry openssl
 PYTEST_ARGS ?=
 
 .DEFAULT_GOAL := help
@@ -76,6 +76,7 @@ lint: deps
 bench: deps bpf
 	$(BIN)/python bench/inspect_vs_libbpf.py
 	$(BIN)/python bench/build_vs_buildah.py
+	$(BIN)/python bench/push_vs_skopeo.py
 
 .PHONY: clean
 clean: bpf-clean

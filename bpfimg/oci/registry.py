@@ -172,6 +172,17 @@ class Registry:
 
         https = f"https://{self.host}"
         http_allowed = is_loopback(self.host) or self.options.plain_http
+        if http_allowed:
+            # One round trip either way: a TLS-only registry answers plain HTTP with 400.
+            http = f"http://{self.host}"
+            try:
+                response = self._with_retries(
+                    lambda: self.session.get(f"{http}/v2/", timeout=10), "GET /v2/"
+                )
+            except requests.exceptions.ConnectionError as exc:
+                raise BpfimgError(f"{self.name}: cannot connect ({_short(exc)})") from None
+            if not (response.status_code == 400 and b"HTTPS" in response.content):
+                return http
         try:
             self._with_retries(lambda: self.session.get(f"{https}/v2/", timeout=10), "GET /v2/")
             return https

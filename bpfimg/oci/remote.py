@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import io
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from typing import TypeVar
 
 from bpfimg.errors import BpfimgError
 from bpfimg.oci.image import ImageBundle
@@ -11,6 +14,7 @@ from bpfimg.oci.reference import Reference
 from bpfimg.oci.registry import Registry, RegistryOptions
 
 _CLIENTS: dict[tuple[str, int], Registry] = {}
+PARALLEL_TRANSFERS = 4
 
 
 def client(reference: Reference, options: RegistryOptions) -> Registry:
@@ -80,3 +84,17 @@ def write_remote(
             f"{reference}: the image's digest is {root.digest}; push by tag, or to that digest"
         )
     return registry.put_manifest(repository, target, bundle.blob(root.digest), root.media_type)
+
+
+_T = TypeVar("_T")
+
+
+def _in_parallel(work: Callable[[_T], None], items: list[_T]) -> None:
+    """Run ``work`` over items on a few threads; the first failure is raised."""
+    if len(items) <= 1:
+        for item in items:
+            work(item)
+        return
+    with ThreadPoolExecutor(max_workers=PARALLEL_TRANSFERS) as pool:
+        for future in [pool.submit(work, item) for item in items]:
+            future.result()
