@@ -119,3 +119,46 @@ def big_object(
         shutil.copyfile(built, cached.with_suffix(".tmp"))
         cached.with_suffix(".tmp").replace(cached)
     return cached
+
+
+# Real registries (tests/registries.py): each fixture starts its own, and stops it by PID.
+from collections.abc import Iterator  # noqa: E402
+
+import registries  # noqa: E402
+
+
+@pytest.fixture
+def registry(tmp_path_factory: pytest.TempPathFactory) -> Iterator[registries.Registry]:
+    """A plain HTTP registry, no auth."""
+    with registries.start_registry(tmp_path_factory.mktemp("registry")) as reg:
+        yield reg
+
+
+@pytest.fixture
+def basic_registry(tmp_path_factory: pytest.TempPathFactory) -> Iterator[registries.Registry]:
+    """An HTTP registry with htpasswd basic auth: ``tester``/``testpass`` (``.creds``)."""
+    with registries.start_registry(tmp_path_factory.mktemp("registry"), auth="htpasswd") as reg:
+        yield reg
+
+
+@pytest.fixture
+def tls_registry(tmp_path_factory: pytest.TempPathFactory) -> Iterator[registries.Registry]:
+    """An HTTPS registry with a self-signed cert: ``.ca_file``, ``.cert_dir`` (for skopeo)."""
+    with registries.start_registry(tmp_path_factory.mktemp("registry"), tls=True) as reg:
+        yield reg
+
+
+@pytest.fixture
+def token_registry(tmp_path_factory: pytest.TempPathFactory) -> Iterator[registries.Registry]:
+    """An HTTP registry with bearer tokens from ``.token_server`` (default ``TokenPolicy``:
+    anonymous pulls ``public/*``, ``tester``/``testpass`` pulls and pushes everything)."""
+    with registries.start_registry(tmp_path_factory.mktemp("registry"), auth="token") as reg:
+        yield reg
+
+
+@pytest.fixture
+def fault_proxy(registry: registries.Registry) -> Iterator[registries.FaultProxy]:
+    """A ``FaultProxy`` in front of the ``registry`` fixture (``.registry``)."""
+    with registries.FaultProxy(registry.url) as proxy:
+        proxy.registry = registry
+        yield proxy

@@ -177,14 +177,18 @@ class Registry:
             http = f"http://{self.host}"
             try:
                 response = self._with_retries(
-                    lambda: self.session.get(f"{http}/v2/", timeout=10), "GET /v2/"
+                    lambda: self.session.get(f"{http}/v2/", timeout=10, verify=self.session.verify),
+                    "GET /v2/",
                 )
             except requests.exceptions.ConnectionError as exc:
                 raise BpfimgError(f"{self.name}: cannot connect ({_short(exc)})") from None
             if not (response.status_code == 400 and b"HTTPS" in response.content):
                 return http
         try:
-            self._with_retries(lambda: self.session.get(f"{https}/v2/", timeout=10), "GET /v2/")
+            self._with_retries(
+                lambda: self.session.get(f"{https}/v2/", timeout=10, verify=self.session.verify),
+                "GET /v2/",
+            )
             return https
         except requests.exceptions.SSLError as exc:
             if "CERTIFICATE_VERIFY_FAILED" in str(exc) or "certificate verify failed" in str(exc):
@@ -286,7 +290,13 @@ class Registry:
         auth = (credentials.username, credentials.password) if credentials else None
         try:
             response = self._with_retries(
-                lambda: self.session.get(params["realm"], params=query, auth=auth, timeout=30),
+                lambda: self.session.get(
+                    params["realm"],
+                    params=query,
+                    auth=auth,
+                    timeout=30,
+                    verify=self.session.verify,
+                ),
                 "token request",
             )
         except requests.exceptions.RequestException as exc:
@@ -342,9 +352,12 @@ class Registry:
         while True:
 
             def send() -> requests.Response:
+                # verify is passed on each request: requests lets REQUESTS_CA_BUNDLE in
+                # the environment override the session's own setting otherwise.
                 return self.session.request(
                     method,
                     url,
+                    verify=self.session.verify,
                     headers={**(headers or {}), **self._auth_header(scope)},
                     data=body,
                     stream=stream,
@@ -369,11 +382,16 @@ class Registry:
             if response.status_code in (401, 403):
                 response.close()
                 who = self._credentials
-                detail = f"as {who.username} ({who.source})" if who else "anonymously"
+                if who is None:
+                    raise self._needs_credentials(scope)
+                if response.status_code == 401 and self._basic:
+                    raise BpfimgError(
+                        f"{self.name}: authentication failed: the registry rejected the "
+                        f"credentials of {who.username} from {who.source}"
+                    )
                 raise BpfimgError(
-                    f"{self.name}: not allowed to {_scope_text(scope)} {detail}"
-                    if authenticated or response.status_code == 403
-                    else f"{self.name}: authentication failed"
+                    f"{self.name}: not allowed to {_scope_text(scope)} as {who.username} "
+                    f"({who.source})"
                 )
             return response
 
