@@ -435,3 +435,13 @@ def test_corrupted_blob_is_refused_on_pull_and_nothing_is_written(
     rc, _, err = bpfimg("pull", registry.ref("bad/app:v1"), "-o", out)
     assert rc == 1 and f"{layer}: downloaded content hashes to" in err
     assert not out.exists()
+
+
+def test_registry_refusing_monolithic_upload_gets_a_chunked_one(
+    fault_proxy: registries.FaultProxy, app_layout: Path, tmp_path: Path
+) -> None:
+    fault_proxy.fail("PUT", r"/blobs/uploads/.*digest=", times=1, status=405)
+    ok("copy", f"oci:{app_layout}:app", fault_proxy.ref("chunked/app:v1"))
+    assert fault_proxy.count("PATCH", r"/blobs/uploads/", status=202) == 1
+    ok("pull", fault_proxy.ref("chunked/app:v1"), "-o", tmp_path / "out")
+    assert len(json.loads((tmp_path / "out" / "metadata.json").read_text())["objects"]) == 4

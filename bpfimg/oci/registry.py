@@ -125,7 +125,7 @@ class Registry:
 
     def _configure_tls(self) -> None:
         options = self.options
-        verify: bool | str = options.tls_verify
+        verify: bool | str = options.tls_verify and (_system_ca_bundle() or True)
         cert_dirs = (
             [Path(options.cert_dir)]
             if options.cert_dir
@@ -605,6 +605,17 @@ class Registry:
     def _report(self, event: str, digest: str, size: int) -> None:
         if self.options.progress is not None:
             self.options.progress(event, digest, size)
+
+
+def _system_ca_bundle() -> str | None:
+    """The system's CA bundle (requests would otherwise use certifi's own list)."""
+    import ssl
+
+    paths = ssl.get_default_verify_paths()
+    for candidate in (paths.cafile, paths.openssl_cafile, "/etc/ssl/certs/ca-certificates.crt"):
+        if candidate and Path(candidate).is_file():
+            return candidate
+    return None
 
 
 def _scope(repository: str, actions: str) -> str:
