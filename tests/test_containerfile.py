@@ -214,3 +214,16 @@ def test_missing_engine_is_a_clear_error(tmp_path: Path, bpf_output: Path) -> No
     assert result.returncode == 1
     assert "podman is not installed" in result.stderr
     assert not (tmp_path / "l").exists()
+
+
+def test_builder_podman_gives_the_native_labels_and_objects(
+    tmp_path: Path, bpf_output: Path
+) -> None:
+    directory = bpf_output / "uretprobe_counter.bpf"
+    bpfimg("build", "--builder", "podman", "-c", directory, "-t", f"oci:{tmp_path}/l:engine")
+    bpfimg("build", "-c", directory, "-t", f"oci:{tmp_path}/l:native")
+    for platform in PLATFORMS:
+        a = consumer.pull(tmp_path / "l", "engine", platform)
+        b = consumer.pull(tmp_path / "l", "native", platform)
+        assert a.config["config"]["Labels"] == b.config["config"]["Labels"]  # type: ignore[index]
+        assert a.bytecode == b.bytecode

@@ -164,3 +164,21 @@ def test_a_plain_valid_hand_made_image_pulls(tmp_path: Path, bpf_output: Path) -
     rc, _, err = support.run_bpfimg("pull", f"oci:{root}:ok", "-o", tmp_path / "out")
     assert rc == 0, err
     assert (tmp_path / "out" / "prog.o").read_bytes() == obj
+
+
+def test_inspect_verify_labels_names_every_lie(tmp_path: Path, bpf_output: Path) -> None:
+    obj = (bpf_output / "xdp_counter.bpf" / "bpf_x86_bpfel.o").read_bytes()
+    root = tmp_path / "liar"
+    hostile.write_layout(
+        root,
+        "liar",
+        gz(hostile.tar_bytes(hostile.file_entry("bpf_x86_bpfel.o", obj))),
+        labels={"io.ebpf.programs": '{"ghost":"xdp"}', "io.ebpf.maps": '{"xdp_stats_map":"hash"}'},
+    )
+    rc, _, err = support.run_bpfimg("inspect", f"oci:{root}:liar")
+    assert rc == 0, err  # without --verify-labels the labels are shown, not judged
+    rc, _, err = support.run_bpfimg("inspect", "--verify-labels", f"oci:{root}:liar")
+    assert rc == 1
+    assert "label names program 'ghost', which the object does not contain" in err
+    assert "program 'xdp_stats' is in the object but missing from the label" in err
+    assert 'the object has {"xdp_stats_map":"per_cpu_array"}' in err
