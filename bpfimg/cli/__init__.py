@@ -15,7 +15,7 @@ from bpfimg.cli import _app
 app = _app.app
 
 # Registering the commands: each module adds its own to the app.
-from bpfimg.cli import _build, _inspect, _registry  # noqa: E402, F401
+from bpfimg.cli import _build, _inspect, _registry, _sign  # noqa: E402, F401
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -154,7 +154,7 @@ def _add_to_layout(root: Path, entry: Descriptor, bundle: ImageBundle) -> None:
             if path.exists():
                 continue
             path.parent.mkdir(parents=True, exist_ok=True)
-            _atomic_write(path, bundle.blob(digest))
+            atomic_write(path, bundle.blob(digest))
             added.append(path)
         kept = [
             d
@@ -162,7 +162,7 @@ def _add_to_layout(root: Path, entry: Descriptor, bundle: ImageBundle) -> None:
             if not (d.annotations and d.annotations.get(REF_NAME_ANNOTATION) == tag)
         ]
         updated = index.model_copy(update={"manifests": [*kept, entry]})
-        _atomic_write(root / "index.json", canonical_json(updated.to_dict()))
+        atomic_write(root / "index.json", canonical_json(updated.to_dict()))
     except BaseException as exc:
         for path in added:
             path.unlink(missing_ok=True)
@@ -171,7 +171,7 @@ def _add_to_layout(root: Path, entry: Descriptor, bundle: ImageBundle) -> None:
         raise
 
 
-def _atomic_write(path: Path, data: bytes) -> None:
+def atomic_write(path: Path, data: bytes) -> None:
     fd, temporary = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
     try:
         with os.fdopen(fd, "wb") as f:
