@@ -104,6 +104,8 @@ class BuildSummary(BaseModel):
     programs: dict[str, str]
     maps: dict[str, str]
     warnings: list[str] = []
+    signature: str | None = None
+    """The signature tag, when the build was signed."""
 
 
 @dataclass(frozen=True)

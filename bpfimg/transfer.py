@@ -35,6 +35,8 @@ class CopySummary(BaseModel):
     digest: str
     media_type: str
     platforms: list[str]
+    signatures: list[str] = []
+    """Signature tags copied along (only when the whole image, so its digest, is kept)."""
 
 
 def only_platform(bundle: ImageBundle, platform: str) -> ImageBundle:
@@ -86,12 +88,20 @@ def copy(
     if platform is not None:
         bundle = only_platform(bundle, platform)
     digest = write_image(dst, bundle, options, source=src)
+    signatures: list[str] = []
+    signable = ("docker", "oci")
+    if platform is None and src.transport in signable and dst.transport in signable:
+        from bpfimg.sign.carry import copy_signatures
+        from bpfimg.sign.store import open_store
+
+        signatures = copy_signatures(open_store(src, options), open_store(dst, options), digest)
     return CopySummary(
         source=str(src),
         destination=str(dst),
         digest=digest,
         media_type=bundle.root.media_type,
         platforms=_platform_names(bundle),
+        signatures=signatures,
     )
 
 

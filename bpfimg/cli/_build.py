@@ -157,6 +157,15 @@ def build(
     ] = "native",
     spelling: SpellingOption = "rust",
     strict: StrictOption = False,
+    sign_key: Annotated[
+        Path | None,
+        typer.Option(
+            "--sign-key",
+            help="Sign the image right after it is written (registry or oci: layout); the "
+            "key's password comes from COSIGN_PASSWORD.",
+            show_default=False,
+        ),
+    ] = None,
     output: Annotated[OutputFormat, typer.Option("-o", "--output")] = OutputFormat.table,
     **values: Any,
 ) -> None:
@@ -191,6 +200,10 @@ def build(
     if builder not in ("native", "buildah", "podman", "docker"):
         raise UsageError(f"--builder must be native, buildah, podman or docker, not {builder!r}")
     registry = registry_options(values)
+    if sign_key is not None:
+        from bpfimg.sign.keys import load_private_key
+
+        load_private_key(sign_key, None)  # a wrong password fails before anything is built
     try:
         if builder == "native":
             summary = build_module.build(chosen, destination, options, registry)
@@ -202,6 +215,13 @@ def build(
         moved = finish(registry)
     for warning in summary.warnings:
         print(f"warning: {warning}", file=sys.stderr)
+    signed = None
+    if sign_key is not None:
+        from bpfimg.sign.signing import SigningKey, sign_image
+        from bpfimg.sign.store import open_store
+
+        signed = sign_image(open_store(summary.destination, registry), SigningKey(sign_key))
+        summary = summary.model_copy(update={"signature": signed.signature_tag})
     _print_summary(summary, output)
     if moved and output is OutputFormat.table:
         print(f"  {moved}")
@@ -217,6 +237,8 @@ def _print_summary(summary: BuildSummary, output: OutputFormat) -> None:
     print(f"  maps      {json.dumps(summary.maps, separators=(',', ':'))}")
     for image in summary.platforms:
         print(f"  {image.platform:<14} {image.digest}  {image.file_name} ({image.size} B)")
+    if summary.signature:
+        print(f"  signed    {summary.signature}")
 
 
 @app.command("generate-build-args")

@@ -207,6 +207,8 @@ def copy(
     print(f"copied {summary.source} -> {summary.destination}")
     print(f"  digest     {summary.digest}")
     print(f"  platforms  {', '.join(summary.platforms)}")
+    for tag in summary.signatures:
+        print(f"  signature  {tag}")
     if moved:
         print(f"  {moved}")
 
