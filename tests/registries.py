@@ -1029,7 +1029,16 @@ class FaultProxy:
         status: int | None = None,
         fault: FaultKind | None = None,
     ) -> int:
-        """How many recorded requests match (``path`` is a regex, like the faults')."""
+        """How many recorded requests match (``path`` is a regex, like the faults').
+
+        A client can have its answer before the proxy thread has noted what it sent, so
+        requests still being relayed are waited for (a few seconds at most) first."""
+        deadline = time.monotonic() + 5
+        while time.monotonic() < deadline:
+            with self._lock:
+                if all(r.done for r in self.requests):
+                    break
+            time.sleep(0.01)
         pattern = re.compile(path) if path is not None else None
         with self._lock:
             return sum(
