@@ -15,7 +15,7 @@ from bpfimg.cli import _app
 app = _app.app
 
 # Registering the commands: each module adds its own to the app.
-from bpfimg.cli import _build, _inspect, _registry, _sign  # noqa: E402, F401
+from bpfimg.cli import _build, _inspect, _lint, _registry, _sign, _structure  # noqa: E402, F401
 
 
 def main(argv: list[str] | None = None) -> int:
