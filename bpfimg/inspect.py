@@ -96,7 +96,7 @@ def inspect_image(
     parsed = parse_location(location)
     bundle = read_image(parsed, registry)
     images = [
-        _inspect_platform(bundle, descriptor, manifest, str(parsed), spelling, verify_labels)
+        inspect_platform(bundle, descriptor, manifest, str(parsed), spelling, verify_labels)
         for descriptor, manifest in bundle.images()
     ]
     if not images:
@@ -115,7 +115,7 @@ def inspect_image(
     )
 
 
-def _inspect_platform(
+def inspect_platform(
     bundle: ImageBundle,
     descriptor: Descriptor,
     manifest: Manifest,

@@ -15,7 +15,15 @@ from bpfimg.cli import _app
 app = _app.app
 
 # Registering the commands: each module adds its own to the app.
-from bpfimg.cli import _build, _inspect, _lint, _registry, _sign, _structure  # noqa: E402, F401
+from bpfimg.cli import (  # noqa: E402, F401
+    _build,
+    _inspect,
+    _lint,
+    _registry,
+    _release,
+    _sign,
+    _structure,
+)
 
 
 def main(argv: list[str] | None = None) -> int:

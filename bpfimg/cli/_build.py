@@ -19,6 +19,12 @@ from bpfimg.cli._app import (
     with_options,
 )
 from bpfimg.cli._registry import REGISTRY_PARAMETERS, finish, registry_options
+from bpfimg.cli._release import (
+    RELEASE_PARAMETERS,
+    already_present,
+    destination_with_git_tag,
+    run_release,
+)
 from bpfimg.platforms import PLATFORMS
 
 if TYPE_CHECKING:
@@ -116,7 +122,7 @@ def _key_values(items: list[str] | None, option: str) -> dict[str, str]:
 
 
 @app.command()
-@with_options(_BC_PARAMETERS + REGISTRY_PARAMETERS)
+@with_options(_BC_PARAMETERS + REGISTRY_PARAMETERS + RELEASE_PARAMETERS)
 def build(
     inputs: Inputs = None,
     tag: Annotated[
@@ -169,11 +175,24 @@ def build(
     output: Annotated[OutputFormat, typer.Option("-o", "--output")] = OutputFormat.table,
     **values: Any,
 ) -> None:
-    """Build a bytecode image (multi-platform with -c, --bc-* or linux/<arch>=PATH)."""
+    """Build a bytecode image (multi-platform with -c, --bc-* or linux/<arch>=PATH), or
+    every image of a release file with --from."""
     from bpfimg import build as build_module
     from bpfimg.containerfile import SINGLE_ARCH_ARG
     from bpfimg.errors import UsageError
 
+    if values.get("from_file") is not None:
+        if inputs or bytecode or directory or _bc_flags(values) or tag:
+            raise UsageError("--from builds what the release file lists; give no objects or -t")
+        if builder != "native":
+            raise UsageError("--from builds natively")
+        release_options = build_module.BuildOptions(
+            spelling=parse_spelling(spelling),
+            strict=strict,
+            epoch=build_module.source_date_epoch(),
+        )
+        run_release(values, release_options, registry_options(values), sign_key, output)
+        return
     chosen = _inputs(inputs, bytecode, directory, platform, values)
     annotations = _key_values(annotation, "--annotation")
     standard = {
@@ -196,10 +215,20 @@ def build(
         epoch=build_module.source_date_epoch(),
         single_image=len(chosen) == 1 and chosen[0].build_arg == SINGLE_ARCH_ARG,
     )
-    destination = tag or f"oci:.output/images:{build_module.default_tag(chosen)}"
     if builder not in ("native", "buildah", "podman", "docker"):
         raise UsageError(f"--builder must be native, buildah, podman or docker, not {builder!r}")
+    if tag is None:
+        default = "oci:.output/images"
+        tag = (
+            default
+            if values.get("tag_from_git")
+            else (f"{default}:{build_module.default_tag(chosen)}")
+        )
+    destination = destination_with_git_tag(tag, values)
     registry = registry_options(values)
+    if already_present(destination, values, registry):
+        print(f"already present: {destination} (use --force to build it again)")
+        return
     if sign_key is not None:
         from bpfimg.sign.keys import load_private_key
 
