@@ -19,6 +19,7 @@ help:
 	@echo "make test    install what is needed, build bpf/, run the whole test suite"
 	@echo "make demo    install, build bpf/, inspect every object, build 4-platform images"
 	@echo "make lint    ruff + mypy on bpfimg/, shellcheck on shell scripts"
+	@echo "make images  build, test, push and sign every image in bpf/images.yaml (REGISTRY=...)"
 	@echo "make bench   compare bpfimg with the peer tools (see bench/)"
 	@echo "make bpf     compile bpf/ for x86, arm64, powerpc (LE) and s390 (BE)"
 
@@ -65,12 +66,31 @@ demo: deps bpf
 	@echo "== bpfimg inspect --verify-labels oci:$(DEMO_LAYOUT):tc_dispatcher"
 	@$(BIN)/bpfimg inspect --verify-labels "oci:$(DEMO_LAYOUT):tc_dispatcher" | head -n 12
 
+# make images: every image in bpf/images.yaml, built, structure-tested, pushed and signed by
+# one bpfimg call; images whose tag is already present are skipped. Variables as in bpfman's
+# examples Makefile: REGISTRY (default: an OCI layout per image under .output/images),
+# USER_BC (repository path), TAG_BC (fixed tag; default: from git), PLATFORM (comma list).
+REGISTRY ?= oci:.output/images
+USER_BC ?=
+TAG_BC ?=
+PLATFORM ?=
+SIGN_KEY ?=
+IMAGES_ARGS ?=
+
+.PHONY: images
+images: deps bpf
+	$(BIN)/bpfimg build --from bpf/images.yaml --registry '$(REGISTRY)' \
+	  $(if $(USER_BC),--repository '$(USER_BC)') $(if $(TAG_BC),--image-tag '$(TAG_BC)') \
+	  $(if $(PLATFORM),--platforms '$(PLATFORM)') $(if $(SIGN_KEY),--sign-key '$(SIGN_KEY)') \
+	  $(IMAGES_ARGS)
+
 .PHONY: lint
 lint: deps
 	$(BIN)/ruff check bpfimg tests bench
 	$(BIN)/ruff format --check bpfimg tests bench
 	$(BIN)/mypy bpfimg
 	shellcheck .ci/run
+	$(BIN)/hadolint containerfiles/Containerfile.bytecode containerfiles/Containerfile.bytecode.multi.arch
 
 .PHONY: bench
 bench: deps bpf
