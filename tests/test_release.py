@@ -228,3 +228,70 @@ def test_one_failing_image_does_not_stop_the_others(tmp_path: Path, bpf_output: 
     assert "1 built, 0 already present, 1 failed" in out
     assert "error: broken:" in err and "not a bpf2go object name" in err
     assert (tmp_path / "out" / "fine" / "index.json").is_file()
+
+
+def test_make_images_to_a_registry_then_every_image_verifies_and_passes_its_test(
+    tmp_path: Path, registry: registries.Registry, bpf_output: Path
+) -> None:
+    import yaml
+
+    env = {
+        **os.environ,
+        "COSIGN_PASSWORD": "release",
+        "HOME": str(tmp_path),
+        "DOCKER_CONFIG": str(tmp_path / ".docker"),
+    }
+    subprocess.run(
+        [
+            str(support.BPFIMG),
+            "generate-key-pair",
+            "--output-key-prefix",
+            str(tmp_path / "release"),
+        ],
+        env=env,
+        check=True,
+        capture_output=True,
+    )
+    make = [
+        "make",
+        "-s",
+        "images",
+        f"REGISTRY={registry.host}",
+        "USER_BC=bytecode",
+        f"SIGN_KEY={tmp_path / 'release.key'}",
+        "IMAGES_ARGS=-o json",
+    ]
+    first = subprocess.run(make, cwd=support.REPO, env=env, capture_output=True, text=True)
+    assert first.returncode == 0, first.stderr
+    rows = json.loads(first.stdout)
+    listed = yaml.safe_load((support.REPO / "bpf" / "images.yaml").read_text())["images"]
+    assert [r["name"] for r in rows] == [i["name"] for i in listed]
+    assert all(r["status"] == "built" and r["signed"] for r in rows)
+    for row, image in zip(rows, listed, strict=True):
+        assert row["reference"].startswith(f"{registry.host}/bytecode/{image['name']}:")
+        verified = subprocess.run(
+            [
+                str(support.BPFIMG),
+                "verify",
+                row["reference"],
+                "--key",
+                str(tmp_path / "release.pub"),
+                "--insecure-ignore-tlog",
+            ],
+            env=env,
+            capture_output=True,
+            text=True,
+        )
+        assert verified.returncode == 0, verified.stderr
+        config = support.REPO / "bpf" / image["test"]
+        tested = subprocess.run(
+            [str(support.BPFIMG), "test", row["reference"], "-c", str(config)],
+            env=env,
+            capture_output=True,
+            text=True,
+        )
+        assert tested.returncode == 0, tested.stdout + tested.stderr
+        assert " 0 failed" in tested.stdout
+    second = subprocess.run(make, cwd=support.REPO, env=env, capture_output=True, text=True)
+    assert second.returncode == 0, second.stderr
+    assert {r["status"] for r in json.loads(second.stdout)} == {"present"}
