@@ -153,8 +153,12 @@ def read_bundles(store: SignatureStore, subject: str) -> list[BundleSignature | 
         if found_manifest is None:
             results.append(f"referrer {digest[:19]} is listed but missing")
             continue
-        manifest = json.loads(found_manifest[0])
-        layers = manifest.get("layers", [])
+        try:
+            manifest = json.loads(found_manifest[0])
+            layers = list(manifest.get("layers") or [])
+        except (ValueError, AttributeError, TypeError):
+            results.append(f"referrer {digest[:19]} is not a JSON manifest")
+            continue
         if len(layers) != 1 or not str(layers[0].get("mediaType", "")).startswith(
             "application/vnd.dev.sigstore.bundle"
         ):

@@ -15,7 +15,14 @@ from dataclasses import dataclass
 from typing import Any
 
 from bpfimg.errors import BpfimgError
-from bpfimg.oci.model import OCI_CONFIG, OCI_MANIFEST, Descriptor, canonical_json, descriptor_for
+from bpfimg.oci.model import (
+    MANIFEST_TYPES,
+    OCI_CONFIG,
+    OCI_MANIFEST,
+    Descriptor,
+    canonical_json,
+    descriptor_for,
+)
 from bpfimg.sign.store import SignatureStore
 
 SIMPLE_SIGNING = "application/vnd.dev.cosign.simplesigning.v1+json"
@@ -79,14 +86,19 @@ def existing_layers(store: SignatureStore, digest: str) -> tuple[list[Descriptor
     if found is None:
         return [], None
     data, descriptor = found
+    not_signatures = BpfimgError(
+        f"{store.name}: tag {signature_tag(digest)} holds a {descriptor.media_type or 'document'}"
+        ", not a signature manifest; remove that tag before signing or verifying"
+    )
     try:
         document = json.loads(data)
-        layers = [Descriptor.model_validate(layer) for layer in document.get("layers", [])]
+        if descriptor.media_type not in MANIFEST_TYPES or not isinstance(
+            document.get("layers"), list
+        ):
+            raise not_signatures
+        layers = [Descriptor.model_validate(layer) for layer in document["layers"]]
     except ValueError:
-        raise BpfimgError(
-            f"{store.name}: tag {signature_tag(digest)} holds something that is not a "
-            "signature manifest; remove it before signing"
-        ) from None
+        raise not_signatures from None
     return layers, descriptor.digest
 
 

@@ -9,6 +9,7 @@ the expected identity and OIDC issuer. Each rejected signature is reported with 
 from __future__ import annotations
 
 import base64
+import hashlib
 import json
 import re
 from dataclasses import dataclass, field
@@ -141,23 +142,31 @@ def _check_legacy(
     except ValueError:
         return rejected("the signature annotation is not base64")
     identity = issuer = None
+    certificate_pem = signature.annotations.get(legacy.CERTIFICATE_ANNOTATION)
+    material: bytes | None
+    if policy.public_key is not None:
+        material = _spki(policy.public_key)
+    elif not certificate_pem:
+        return rejected("keyless verification needs a certificate, and this signature has none")
+    else:
+        material = _certificate_der(certificate_pem)
+        if material is None:
+            return rejected("the certificate annotation is not a PEM certificate")
     rekor_bundle = signature.annotations.get(legacy.BUNDLE_ANNOTATION)
-    if rekor_bundle and not policy.ignore_tlog:
-        problem = verify_rekor_set(rekor_bundle)
+    if not policy.ignore_tlog:
+        if not rekor_bundle:
+            return rejected(
+                "never logged in Rekor (no Rekor bundle); pass --insecure-ignore-tlog to "
+                "accept such signatures"
+            )
+        problem = verify_rekor_set(rekor_bundle, raw_signature, signature.payload, material)
         if problem:
             return rejected(problem)
     if policy.public_key is not None:
         if not _ecdsa_ok(policy.public_key, raw_signature, signature.payload):
             return rejected("the signature does not verify with the given key")
-        if not rekor_bundle and not policy.ignore_tlog:
-            return rejected(
-                "signed with a key but never logged in Rekor; pass --insecure-ignore-tlog "
-                "to accept such signatures"
-            )
     else:
-        certificate_pem = signature.annotations.get(legacy.CERTIFICATE_ANNOTATION)
-        if not certificate_pem:
-            return rejected("keyless verification needs a certificate, and this signature has none")
+        assert certificate_pem is not None
         outcome = _check_certificate(
             certificate_pem.encode(),
             signature.annotations.get(legacy.CHAIN_ANNOTATION, ""),
@@ -197,7 +206,7 @@ def _check_bundle(
         raw_signature = base64.b64decode(entry["sig"])
         statement = json.loads(payload)
         subjects = [s.get("digest", {}).get("sha256") for s in statement["subject"]]
-    except (ValueError, KeyError, TypeError):
+    except (ValueError, KeyError, TypeError, AttributeError):
         return rejected("the DSSE envelope or its statement is malformed")
     if payload_type != bundle_scheme.IN_TOTO or statement.get("predicateType") != (
         bundle_scheme.PREDICATE_TYPE
@@ -223,15 +232,50 @@ def _check_bundle(
         return rejected("keyless verification needs a certificate, and this bundle has none")
     from cryptography import x509
 
-    pem = x509.load_der_x509_certificate(base64.b64decode(certificate)).public_bytes(
-        _pem_encoding()
-    )
+    try:
+        pem = x509.load_der_x509_certificate(base64.b64decode(certificate)).public_bytes(
+            _pem_encoding()
+        )
+    except ValueError:
+        return rejected("the bundle's certificate is not a DER certificate")
     outcome = _check_certificate(pem, "", None, raw_signature, signed, policy)
     if isinstance(outcome, str):
         return rejected(outcome)
     return SignatureResult(
         scheme="bundle", where=where, verified=True, identity=outcome[0], issuer=outcome[1]
     )
+
+
+def _spki(public_key: Any) -> bytes:
+    from cryptography.hazmat.primitives import serialization
+
+    der: bytes = public_key.public_bytes(
+        serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
+    )
+    return der
+
+
+def _certificate_der(pem: str) -> bytes | None:
+    from cryptography import x509
+    from cryptography.hazmat.primitives import serialization
+
+    try:
+        return x509.load_pem_x509_certificate(pem.encode()).public_bytes(serialization.Encoding.DER)
+    except ValueError:
+        return None
+
+
+def _material_der(pem: bytes) -> bytes | None:
+    """A logged PEM (certificate or public key) in the DER form we compare."""
+    from cryptography.hazmat.primitives.serialization import load_pem_public_key
+
+    text = pem.decode(errors="replace")
+    if "CERTIFICATE" in text:
+        return _certificate_der(text)
+    try:
+        return _spki(load_pem_public_key(pem))
+    except ValueError:
+        return None
 
 
 def _pem_encoding() -> Any:
@@ -284,17 +328,25 @@ def _check_certificate(
     problem = _chains_to(leaf, chain, roots)
     if problem:
         return problem
-    identity = _identity(leaf)
+    identities = _identities(leaf)
     issuer = _issuer(leaf)
-    if identity is None or issuer is None:
+    if not identities or issuer is None:
         return "the certificate names no identity or no OIDC issuer"
-    if policy.identity is not None and identity != policy.identity:
-        return f"the certificate's identity is {identity}, not {policy.identity}"
-    if policy.identity_regexp is not None and not re.fullmatch(policy.identity_regexp, identity):
-        return f"the certificate's identity {identity} does not match {policy.identity_regexp}"
+    matching = [
+        name
+        for name in identities
+        if (policy.identity is None or name == policy.identity)
+        and (policy.identity_regexp is None or re.search(policy.identity_regexp, name))
+    ]
+    if not matching:
+        names = ", ".join(identities)
+        if policy.identity is not None and policy.identity not in identities:
+            return f"the certificate's identity is {names}, not {policy.identity}"
+        return f"the certificate's identity {names} does not match {policy.identity_regexp}"
+    identity = matching[0]
     if policy.issuer is not None and issuer != policy.issuer:
         return f"the certificate's issuer is {issuer}, not {policy.issuer}"
-    if policy.issuer_regexp is not None and not re.fullmatch(policy.issuer_regexp, issuer):
+    if policy.issuer_regexp is not None and not re.search(policy.issuer_regexp, issuer):
         return f"the certificate's issuer {issuer} does not match {policy.issuer_regexp}"
     return identity, issuer
 
@@ -323,19 +375,21 @@ def _chains_to(
     return "the certificate chain is too long"
 
 
-def _identity(certificate: x509.Certificate) -> str | None:
+def _identities(certificate: x509.Certificate) -> list[str]:
+    """Every URI and e-mail subject alternative name (Fulcio puts the identity there)."""
     from cryptography import x509
 
     try:
         names = certificate.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
     except x509.ExtensionNotFound:
-        return None
-    for value in (
-        *names.get_values_for_type(x509.UniformResourceIdentifier),
-        *names.get_values_for_type(x509.RFC822Name),
-    ):
-        return str(value)
-    return None
+        return []
+    return [
+        str(value)
+        for value in (
+            *names.get_values_for_type(x509.UniformResourceIdentifier),
+            *names.get_values_for_type(x509.RFC822Name),
+        )
+    ]
 
 
 def _issuer(certificate: x509.Certificate) -> str | None:
@@ -356,8 +410,12 @@ def _issuer(certificate: x509.Certificate) -> str | None:
     return None
 
 
-def verify_rekor_set(rekor_bundle: str) -> str | None:
-    """Check a legacy Rekor bundle's signed entry timestamp against Sigstore's Rekor keys."""
+def verify_rekor_set(
+    rekor_bundle: str, signature: bytes, payload_bytes: bytes, material: bytes
+) -> str | None:
+    """Check a legacy Rekor bundle: that its entry is a hashedrekord of exactly this
+    signature, payload and key (or certificate), and that Rekor's signed entry timestamp
+    over it verifies with one of Sigstore's Rekor keys. None when all holds."""
     import rfc8785
     from cryptography.hazmat.primitives.serialization import load_der_public_key
 
@@ -366,8 +424,22 @@ def verify_rekor_set(rekor_bundle: str) -> str | None:
         payload = document["Payload"]
         signed_timestamp = base64.b64decode(document["SignedEntryTimestamp"])
         log_id = str(payload["logID"])
+        entry = json.loads(base64.b64decode(payload["body"]))
+        spec = entry["spec"]
+        kind = entry.get("kind")
+        logged_hash = spec["data"]["hash"]["value"]
+        logged_signature = base64.b64decode(spec["signature"]["content"])
+        logged_key = base64.b64decode(spec["signature"]["publicKey"]["content"])
     except (ValueError, KeyError, TypeError):
         return "the Rekor bundle annotation is malformed"
+    if kind != "hashedrekord":
+        return f"the Rekor entry is a {kind}, not a hashedrekord of this signature"
+    if logged_hash != hashlib.sha256(payload_bytes).hexdigest():
+        return "the Rekor entry logs other content, not this signature's payload"
+    if logged_signature != signature:
+        return "the Rekor entry logs another signature, not this one"
+    if _material_der(logged_key) != material:
+        return "the Rekor entry logs another key or certificate"
     for log in _trusted_root()._inner.tlogs:
         if log.log_id.key_id.hex() == log_id:
             key = load_der_public_key(log.public_key.raw_bytes)
