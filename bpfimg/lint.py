@@ -1018,7 +1018,7 @@ class _Checker:
             self.check_from_uses(instruction, flag)
         if not words:
             self.report(instruction.line, "BPF000", "FROM needs an image")
-            stage.root = "unknown"
+            stage.root = "image"
             return
         if len(words) not in (1, 3) or (len(words) == 3 and words[1].raw.lower() != "as"):
             self.report(
@@ -1032,7 +1032,7 @@ class _Checker:
             use.name not in self.globals and use.name not in AUTOMATIC_ARGS and not use.guarded
             for use in _uses(image.raw, self.escape)
         ):
-            stage.root = "unknown"
+            stage.root = "image"
             return
         parts = _expand(image.raw, self.global_values(), self.escape)
         text = _joined(parts)
@@ -1339,9 +1339,9 @@ def pin_text(
         Pin(line_of(target.insert_at), target.where, target.text, f"{target.text}@{digest}")
         for target, digest in sorted(by_offset.values(), key=lambda item: item[0].line)
     ]
-    left = [f for f in analyze(pinned, filename).findings if f.rule in ("BPF001", "BPF002")]
-    if by_offset and left:
-        raise BpfimgError(f"{filename}: pinning did not take: {left[0]}")
+    left = analyze(pinned, filename).targets if by_offset else []
+    if left:
+        raise BpfimgError(f"{filename}:{left[0].line}: pinning {left[0].text} did not take")
     return pinned, pins, warnings
 
 

@@ -33,7 +33,9 @@ def lint(
     reference, BPF003 (warning) image from an argument without default, BPF004 variable
     nothing declares, BPF005 global ARG not re-declared in the stage, BPF006 (warning)
     variable only the base image could set, BPF007 unquoted JSON label, BPF008 (warning)
-    io.ebpf.* label from an unquoted variable.
+    io.ebpf.* label from an unquoted variable, BPF009 stage named in another case than its
+    AS clause (buildah and podman need the exact name), BPF010 (warning) ARG only the parent
+    stage declares (only BuildKit and recent buildah pass it on).
     """
     from bpfimg.errors import BpfimgError
     from bpfimg.lint import Finding, lint_file
