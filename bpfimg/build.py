@@ -15,13 +15,11 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from pathlib import Path
 
 from pydantic import BaseModel
 
-from bpfimg.elf import parse_object
+from bpfimg.elf import parse_object, read_object_bytes
 from bpfimg.elf.model import BpfObject
-from bpfimg.elf.reader import MAX_OBJECT_SIZE
 from bpfimg.errors import BpfimgError
 from bpfimg.inputs import BytecodeInput
 from bpfimg.labels import (
@@ -125,7 +123,7 @@ class PreparedBuild:
     def check_inputs_unchanged(self) -> None:
         for read in self.inputs:
             try:
-                now = _stat_key(read.input.path)
+                now = _stat_key(read.input.path.stat())
             except OSError:
                 now = None
             if now != read.stat:
@@ -135,27 +133,15 @@ class PreparedBuild:
                 )
 
 
-def _stat_key(path: Path) -> tuple[int, int, int, int]:
-    st = path.stat()
+def _stat_key(st: os.stat_result) -> tuple[int, int, int, int]:
+    """What changes when a file is rewritten or replaced."""
     return (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns)
 
 
 def _read(item: BytecodeInput) -> _ReadInput:
     path = item.path
-    try:
-        if path.is_dir():
-            raise BpfimgError(f"{path}: is a directory, expected a BPF object file")
-        if not path.is_file() and path.exists():
-            raise BpfimgError(f"{path}: not a regular file (a device, pipe or socket)")
-        before = _stat_key(path)
-        with path.open("rb") as f:
-            data = f.read(MAX_OBJECT_SIZE + 1)
-    except FileNotFoundError:
-        raise BpfimgError(f"{path}: no such file; check the path") from None
-    except PermissionError:
-        raise BpfimgError(f"{path}: permission denied") from None
-    if len(data) > MAX_OBJECT_SIZE:
-        raise BpfimgError(f"{path}: larger than any BPF object; is this the right file?")
+    data, status = read_object_bytes(path)
+    before = _stat_key(status)
     obj = parse_object(data, str(path))
     if obj.endianness != item.platform.endianness:
         raise BpfimgError(

@@ -18,7 +18,7 @@ from enum import Enum
 
 from pydantic import BaseModel
 
-from bpfimg.elf.model import BpfObject
+from bpfimg.elf.model import MAP_TYPE_NAMES, BpfObject
 from bpfimg.errors import BpfimgError
 
 PROGRAMS_LABEL = "io.ebpf.programs"
@@ -38,43 +38,13 @@ class Spelling(str, Enum):
     go = "go"
 
 
-# bpfman's map type names, the kernel enum in order (they differ from libbpf's: per_cpu_*).
-BPFMAN_MAP_TYPES: tuple[str, ...] = (
-    "unspec",
-    "hash",
-    "array",
-    "prog_array",
-    "perf_event_array",
-    "per_cpu_hash",
-    "per_cpu_array",
-    "stack_trace",
-    "cgroup_array",
-    "lru_hash",
-    "lru_per_cpu_hash",
-    "lpm_trie",
-    "array_of_maps",
-    "hash_of_maps",
-    "devmap",
-    "sockmap",
-    "cpumap",
-    "xskmap",
-    "sockhash",
-    "cgroup_storage",
-    "reuseport_sockarray",
-    "per_cpu_cgroup_storage",
-    "queue",
-    "stack",
-    "sk_storage",
-    "devmap_hash",
-    "struct_ops",
-    "ringbuf",
-    "inode_storage",
-    "task_storage",
-    "bloom_filter",
-    "user_ringbuf",
-    "cgrp_storage",
-    "arena",
-)
+# bpfman spells the kernel's map types as libbpf does, except "per_cpu" for "percpu".
+_BPFMAN_MAP_SPELLING = {
+    "percpu_hash": "per_cpu_hash",
+    "percpu_array": "per_cpu_array",
+    "lru_percpu_hash": "lru_per_cpu_hash",
+    "percpu_cgroup_storage": "per_cpu_cgroup_storage",
+}
 
 # bpfman 0.6 / aya-obj 0.2: the first "/"-separated piece of the section decides.
 _RUST_BY_KIND = {
@@ -164,8 +134,9 @@ def program_type_label(section: str, spelling: Spelling = Spelling.rust) -> str 
 
 
 def map_type_label(type_id: int) -> str:
-    if 0 <= type_id < len(BPFMAN_MAP_TYPES):
-        return BPFMAN_MAP_TYPES[type_id]
+    if 0 <= type_id < len(MAP_TYPE_NAMES):
+        name = MAP_TYPE_NAMES[type_id]
+        return _BPFMAN_MAP_SPELLING.get(name, name)
     return f"unknown_{type_id}"
 
 

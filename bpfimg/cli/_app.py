@@ -92,3 +92,16 @@ def option(name: str, annotation: Any, default: Any = None) -> inspect.Parameter
     return inspect.Parameter(
         name, inspect.Parameter.KEYWORD_ONLY, default=default, annotation=annotation
     )
+
+
+def key_values(items: list[str] | None, option: str) -> dict[str, str]:
+    """``KEY=VALUE`` options (``--label``, ``-a``...) as a dict; malformed ones are usage errors."""
+    from bpfimg.errors import UsageError
+
+    result = {}
+    for item in items or []:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise UsageError(f"{option} {item!r}: expected KEY=VALUE")
+        result[key] = value
+    return result

@@ -14,6 +14,7 @@ from bpfimg.cli._app import (
     OutputFormat,
     SpellingOption,
     app,
+    key_values,
     option,
     parse_spelling,
     with_options,
@@ -109,18 +110,6 @@ def _inputs(
     )
 
 
-def _key_values(items: list[str] | None, option: str) -> dict[str, str]:
-    from bpfimg.errors import UsageError
-
-    result = {}
-    for item in items or []:
-        key, sep, value = item.partition("=")
-        if not sep or not key:
-            raise UsageError(f"{option} {item!r}: expected KEY=VALUE")
-        result[key] = value
-    return result
-
-
 @app.command()
 @with_options(_BC_PARAMETERS + REGISTRY_PARAMETERS + RELEASE_PARAMETERS)
 def build(
@@ -194,7 +183,7 @@ def build(
         run_release(values, release_options, registry_options(values), sign_key, output)
         return
     chosen = _inputs(inputs, bytecode, directory, platform, values)
-    annotations = _key_values(annotation, "--annotation")
+    annotations = key_values(annotation, "--annotation")
     standard = {
         "source": source,
         "revision": revision,
@@ -208,7 +197,7 @@ def build(
         if value is not None:
             annotations[build_module.STANDARD_ANNOTATIONS[name]] = value
     options = build_module.BuildOptions(
-        labels=_key_values(label, "--label"),
+        labels=key_values(label, "--label"),
         annotations=annotations,
         spelling=parse_spelling(spelling),
         strict=strict,

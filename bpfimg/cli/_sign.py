@@ -8,25 +8,13 @@ from typing import Annotated, Any
 
 import typer
 
-from bpfimg.cli._app import OutputFormat, app, with_options
+from bpfimg.cli._app import OutputFormat, app, key_values, with_options
 from bpfimg.cli._registry import REGISTRY_PARAMETERS, finish, registry_options
 
 Claims = Annotated[
     list[str] | None,
     typer.Option("-a", "--annotation", help="Payload claim KEY=VALUE (repeatable)."),
 ]
-
-
-def _claims(items: list[str] | None) -> dict[str, str]:
-    from bpfimg.errors import UsageError
-
-    claims = {}
-    for item in items or []:
-        key, sep, value = item.partition("=")
-        if not sep or not key:
-            raise UsageError(f"-a {item!r}: expected KEY=VALUE")
-        claims[key] = value
-    return claims
 
 
 @app.command("generate-key-pair")
@@ -98,7 +86,9 @@ def sign(
         signing_key = (
             SigningKey(key, None, certificate, certificate_chain) if key is not None else None
         )
-        result = sign_image(store, signing_key, _claims(annotation), bundle, identity_token)
+        result = sign_image(
+            store, signing_key, key_values(annotation, "-a"), bundle, identity_token
+        )
     finally:
         finish(options)
     if output is OutputFormat.json:
@@ -160,7 +150,7 @@ def verify(
         identity_regexp=certificate_identity_regexp,
         issuer=certificate_oidc_issuer,
         issuer_regexp=certificate_oidc_issuer_regexp,
-        claims=_claims(annotation),
+        claims=key_values(annotation, "-a"),
         ca_roots=load_ca_roots(ca_roots) if ca_roots is not None else None,
         ignore_tlog=insecure_ignore_tlog,
     )

@@ -48,6 +48,15 @@ _KCONFIG = ".kconfig"
 
 def read_object(path: str | os.PathLike[str]) -> BpfObject:
     """Read and parse one BPF object file; every failure names the file."""
+    data, _ = read_object_bytes(path)
+    return parse_object(data, str(path))
+
+
+def read_object_bytes(path: str | os.PathLike[str]) -> tuple[bytes, os.stat_result]:
+    """The bytes of an object file, and its status taken just before they were read.
+
+    Only regular files of plausible size are read (a FIFO would block, /dev/zero never end).
+    """
     path = Path(path)
     try:
         status = path.stat()
@@ -69,7 +78,7 @@ def read_object(path: str | os.PathLike[str]) -> BpfObject:
         raise BpfimgError(f"{path}: permission denied") from None
     except OSError as exc:
         raise BpfimgError(f"{path}: cannot read: {exc.strerror or exc}") from None
-    return parse_object(data, str(path))
+    return data, status
 
 
 def parse_object(data: bytes, path: str = "<memory>") -> BpfObject:
