@@ -182,3 +182,25 @@ def test_inspect_verify_labels_names_every_lie(tmp_path: Path, bpf_output: Path)
     assert "label names program 'ghost', which the object does not contain" in err
     assert "program 'xdp_stats' is in the object but missing from the label" in err
     assert 'the object has {"xdp_stats_map":"per_cpu_array"}' in err
+
+
+def test_legacy_v1_labels_are_recognised(tmp_path: Path, bpf_output: Path) -> None:
+    obj = (bpf_output / "xdp_counter.bpf" / "bpf_x86_bpfel.o").read_bytes()
+    root = tmp_path / "v1"
+    hostile.write_layout(
+        root,
+        "v1",
+        gz(hostile.tar_bytes(hostile.file_entry("bpf_x86_bpfel.o", obj))),
+        labels={
+            "io.ebpf.program_name": "stats",
+            "io.ebpf.bpf_function_name": "xdp_stats",
+            "io.ebpf.program_type": "xdp",
+            "io.ebpf.filename": "bpf_x86_bpfel.o",
+        },
+    )
+    rc, out, err = support.run_bpfimg("inspect", "-o", "json", f"oci:{root}:v1")
+    assert rc == 0, err
+    [image] = json.loads(out)["images"]
+    assert image["legacy_labels"] is True
+    assert image["programs"] == {"xdp_stats": "xdp"}
+    assert "legacy v1 labels" in err
