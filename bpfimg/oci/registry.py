@@ -151,14 +151,19 @@ class Registry:
         self.session.verify = verify
 
     def _bundle(self, cas: list[Path]) -> str:
+        """requests takes one CA file: several ``*.crt`` are joined into a temporary one,
+        removed when this client goes away."""
+        import os
         import tempfile
+        import weakref
 
-        bundle = tempfile.NamedTemporaryFile(  # noqa: SIM115 - lives as long as the session
+        bundle = tempfile.NamedTemporaryFile(  # noqa: SIM115 - lives as long as the client
             "w", prefix="bpfimg-ca-", suffix=".pem", delete=False
         )
         with bundle:
             for ca in cas:
                 bundle.write(ca.read_text() + "\n")
+        weakref.finalize(self, os.unlink, bundle.name)
         return bundle.name
 
     def _base_url(self) -> str:
