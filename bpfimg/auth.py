@@ -19,11 +19,11 @@ from __future__ import annotations
 import base64
 import json
 import os
-import tempfile
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from bpfimg.atomic import write_atomically
 from bpfimg.errors import BpfimgError
 
 DOCKER_HUB = "docker.io"
@@ -203,11 +203,6 @@ def _read_config(path: Path) -> dict[str, object]:
 def _write_config(path: Path, document: dict[str, object]) -> None:
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        fd, temporary = tempfile.mkstemp(prefix=".config.", dir=path.parent)
-        with os.fdopen(fd, "w") as f:
-            json.dump(document, f, indent=2)
-            f.write("\n")
-        os.chmod(temporary, 0o600)
-        os.replace(temporary, path)
+        write_atomically(path, (json.dumps(document, indent=2) + "\n").encode(), 0o600)
     except OSError as exc:
         raise BpfimgError(f"{path}: cannot write: {exc.strerror}") from None

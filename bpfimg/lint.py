@@ -74,12 +74,12 @@ import itertools
 import os
 import re
 import stat
-import tempfile
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
+from bpfimg import atomic
 from bpfimg.errors import BpfimgError
 from bpfimg.oci.reference import Reference, parse_reference
 
@@ -1360,9 +1360,7 @@ def registry_resolver(options: RegistryOptions) -> Resolver:
 
 
 def _resolve(reference: Reference, options: RegistryOptions) -> str:
-    from bpfimg.oci.remote import client
-
-    registry = client(reference, options)
+    registry = options.client(reference.registry)
     descriptor = registry.head_manifest(reference.repository, reference.version)
     if descriptor is not None and _DIGEST.match(descriptor.digest):
         return descriptor.digest
@@ -1371,7 +1369,7 @@ def _resolve(reference: Reference, options: RegistryOptions) -> str:
     return descriptor.digest
 
 
-def write_atomically(path: Path, data: bytes) -> None:
+def rewrite_in_place(path: Path, data: bytes) -> None:
     """Replace ``path`` (its target, when it is a symlink) by way of a temporary file in the
     same directory, keeping its permissions."""
     target = Path(os.path.realpath(path))
@@ -1384,21 +1382,6 @@ def write_atomically(path: Path, data: bytes) -> None:
     except OSError as exc:
         raise BpfimgError(f"{path}: cannot write: {exc.strerror}") from None
     try:
-        handle, temporary = tempfile.mkstemp(
-            prefix=f".{target.name}.", suffix=".tmp", dir=target.parent
-        )
+        atomic.write_atomically(target, data, mode, durable=True)
     except OSError as exc:
         raise BpfimgError(f"{path}: cannot write: {exc.strerror}") from None
-    try:
-        with os.fdopen(handle, "wb") as stream:
-            stream.write(data)
-            stream.flush()
-            os.fsync(stream.fileno())
-        os.chmod(temporary, mode)
-        os.replace(temporary, target)
-    except OSError as exc:
-        Path(temporary).unlink(missing_ok=True)
-        raise BpfimgError(f"{path}: cannot write: {exc.strerror}") from None
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise

@@ -118,12 +118,12 @@ def is_present(location_text: str, options: RegistryOptions) -> bool:
             return False
         return (location.tag or "latest") in layout.tags(layout.read_index(root))
     if location.transport == "docker":
-        from bpfimg.oci.remote import client
-
         assert location.reference is not None
         reference = location.reference
         return (
-            client(reference, options).head_manifest(reference.repository, reference.version)
+            options.client(reference.registry).head_manifest(
+                reference.repository, reference.version
+            )
             is not None
         )
     return Path(location.path).exists()

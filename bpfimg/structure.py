@@ -610,16 +610,21 @@ def _check_label(
     results.add(platform, check, problems)
 
 
+def _label_problems(label: str, named: dict[str, str], name: str, kind: str) -> list[str]:
+    """What the io.ebpf label says wrong about one program or map."""
+    labelled = named.get(name)
+    if labelled is None:
+        listed = ", ".join(sorted(named)) or "none"
+        return [f"{label} does not name {name} (it names: {listed})"]
+    if labelled != kind:
+        return [f"{label} gives {name} the type {labelled!r}, not {kind!r}"]
+    return []
+
+
 def _program_problems(name: str, kind: str, inspection: PlatformInspection) -> list[str]:
     from bpfimg.labels import PROGRAMS_LABEL, Spelling, program_type_label
 
-    problems = []
-    labelled = inspection.programs.get(name)
-    if labelled is None:
-        named = ", ".join(sorted(inspection.programs)) or "none"
-        problems.append(f"{PROGRAMS_LABEL} does not name {name} (it names: {named})")
-    elif labelled != kind:
-        problems.append(f"{PROGRAMS_LABEL} gives {name} the type {labelled!r}, not {kind!r}")
+    problems = _label_problems(PROGRAMS_LABEL, inspection.programs, name, kind)
     obj = inspection.object
     if obj is None:
         return [*problems, "the image holds no object"]
@@ -638,13 +643,7 @@ def _program_problems(name: str, kind: str, inspection: PlatformInspection) -> l
 def _map_problems(name: str, kind: str, inspection: PlatformInspection) -> list[str]:
     from bpfimg.labels import MAPS_LABEL, map_type_label
 
-    problems = []
-    labelled = inspection.maps.get(name)
-    if labelled is None:
-        named = ", ".join(sorted(inspection.maps)) or "none"
-        problems.append(f"{MAPS_LABEL} does not name {name} (it names: {named})")
-    elif labelled != kind:
-        problems.append(f"{MAPS_LABEL} gives {name} the type {labelled!r}, not {kind!r}")
+    problems = _label_problems(MAPS_LABEL, inspection.maps, name, kind)
     obj = inspection.object
     if obj is None:
         return [*problems, "the image holds no object"]
@@ -770,7 +769,7 @@ def junit_xml(report: StructureReport) -> bytes:
 
 def write_junit(report: StructureReport, path: str | Path) -> None:
     """Write the JUnit XML atomically: a reader never sees half a file."""
-    from bpfimg.oci.layout import atomic_write
+    from bpfimg.atomic import write_atomically
 
     path = Path(path)
     if not path.parent.is_dir():
@@ -778,6 +777,6 @@ def write_junit(report: StructureReport, path: str | Path) -> None:
     if path.is_dir():
         raise BpfimgError(f"{path}: is a directory")
     try:
-        atomic_write(path, junit_xml(report))
+        write_atomically(path, junit_xml(report))
     except OSError as exc:
         raise BpfimgError(f"{path}: cannot write the JUnit report ({exc.strerror})") from None

@@ -218,10 +218,11 @@ def build(
     if already_present(destination, values, registry):
         print(f"already present: {destination} (use --force to build it again)")
         return
+    signing_key = None
     if sign_key is not None:
-        from bpfimg.sign.keys import load_private_key
+        from bpfimg.sign.signing import SigningKey
 
-        load_private_key(sign_key, None)  # a wrong password fails before anything is built
+        signing_key = SigningKey.load(sign_key)  # a wrong password fails before building
     try:
         if builder == "native":
             summary = build_module.build(chosen, destination, options, registry)
@@ -233,12 +234,11 @@ def build(
         moved = finish(registry)
     for warning in summary.warnings:
         print(f"warning: {warning}", file=sys.stderr)
-    signed = None
-    if sign_key is not None:
-        from bpfimg.sign.signing import SigningKey, sign_image
+    if signing_key is not None:
+        from bpfimg.sign.signing import sign_image
         from bpfimg.sign.store import open_store
 
-        signed = sign_image(open_store(summary.destination, registry), SigningKey(sign_key))
+        signed = sign_image(open_store(summary.destination, registry), signing_key)
         summary = summary.model_copy(update={"signature": signed.signature_tag})
     _print_summary(summary, output)
     if moved and output is OutputFormat.table:

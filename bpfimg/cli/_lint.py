@@ -103,7 +103,7 @@ def pin(
     standard error. If any image cannot be resolved, nothing is written.
     """
     from bpfimg.errors import UsageError
-    from bpfimg.lint import Pin, pin_text, read_containerfile, registry_resolver, write_atomically
+    from bpfimg.lint import Pin, pin_text, read_containerfile, registry_resolver, rewrite_in_place
 
     chosen = sum(bool(x) for x in (output is not None, in_place, check))
     if chosen > 1:
@@ -144,6 +144,6 @@ def pin(
     for path, original, pinned, _ in results:
         destination = output if output is not None else path
         if pinned != original or destination != path:
-            write_atomically(destination, pinned.encode("utf-8", "surrogateescape"))
+            rewrite_in_place(destination, pinned.encode("utf-8", "surrogateescape"))
     if output is not None:
         print(f"wrote {output}", file=sys.stderr)

@@ -123,8 +123,11 @@ def registry_options(values: dict[str, Any]) -> RegistryOptions:
         raise UsageError(f"--tls-verify must be true or false, not {tls!r}")
     ca_file = values.get("ca_file")
     cert_dir = values.get("cert_dir")
+    from bpfimg.auth import find_credentials
+
     return RegistryOptions(
         credentials=_credentials(values.get("creds"), bool(values.get("password_stdin"))),
+        find_credentials=find_credentials,
         tls_verify=tls == "true",
         ca_file=str(ca_file) if ca_file else None,
         cert_dir=str(cert_dir) if cert_dir else None,
@@ -295,10 +298,8 @@ def login(
 def _check_login(registry: str, options: RegistryOptions) -> None:
     """Ask the registry's /v2/ endpoint, answering a challenge with the credentials."""
     from bpfimg.errors import BpfimgError
-    from bpfimg.oci.registry import Registry
 
-    client = Registry(registry, options)
-    response = client.request("GET", "/v2/", "registry:catalog:*")
+    response = options.client(registry).request("GET", "/v2/", "registry:catalog:*")
     if response.status_code != 200:
         raise BpfimgError(f"{registry}: login failed (registry answered {response.status_code})")
 

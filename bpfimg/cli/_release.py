@@ -223,14 +223,14 @@ def run_release(
         release_file.tag_scheme = _scheme(values["tag_scheme"])
     signer = None
     if sign_key is not None:
-        from bpfimg.sign.keys import load_private_key
         from bpfimg.sign.signing import SigningKey, sign_image
         from bpfimg.sign.store import open_store
 
-        load_private_key(sign_key, None)  # a wrong password fails before anything is built
+        # Decrypted once for every image; a wrong password fails before anything is built.
+        signing_key = SigningKey.load(sign_key)
 
         def signer(reference: str) -> None:
-            sign_image(open_store(reference, registry), SigningKey(sign_key))
+            sign_image(open_store(reference, registry), signing_key)
 
     rows = release(
         release_file,

@@ -84,7 +84,7 @@ def sign(
     try:
         store = open_store(image, options)
         signing_key = (
-            SigningKey(key, None, certificate, certificate_chain) if key is not None else None
+            SigningKey.load(key, None, certificate, certificate_chain) if key is not None else None
         )
         result = sign_image(
             store, signing_key, key_values(annotation, "-a"), bundle, identity_token

@@ -11,14 +11,13 @@ from __future__ import annotations
 
 import io
 import json
-import os
 import posixpath
 import tarfile
-import tempfile
 from collections.abc import Iterable
 from pathlib import Path
 from typing import IO
 
+from bpfimg.atomic import replacing
 from bpfimg.errors import BpfimgError
 from bpfimg.oci.image import ImageBundle
 from bpfimg.oci.layer import decompress, gzip_bytes
@@ -61,22 +60,11 @@ def _tar_into(raw: IO[bytes], entries: Iterable[tuple[str, bytes]]) -> None:
 
 def _write_tar(path: Path, entries: Iterable[tuple[str, bytes]]) -> None:
     """Write the tar to a temporary file beside ``path`` and rename it into place."""
-    parent = path.absolute().parent
     try:
-        fd, temporary = tempfile.mkstemp(prefix=f".{path.name}.", dir=parent)
-    except OSError as exc:
-        raise BpfimgError(f"{path}: cannot write here: {exc.strerror}") from None
-    try:
-        with os.fdopen(fd, "wb") as raw:
+        with replacing(path.absolute()) as raw:
             _tar_into(raw, entries)
-        os.chmod(temporary, 0o644)
-        os.replace(temporary, path)
     except OSError as exc:
-        Path(temporary).unlink(missing_ok=True)
         raise BpfimgError(f"{path}: cannot write the archive: {exc.strerror}") from None
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
 
 
 def _read_tar(path: Path, where: str) -> dict[str, bytes]:

@@ -14,6 +14,7 @@ import shutil
 import tempfile
 from pathlib import Path
 
+from bpfimg.atomic import write_atomically
 from bpfimg.errors import BpfimgError
 from bpfimg.oci.image import ImageBundle
 from bpfimg.oci.model import OCI_INDEX, REF_NAME_ANNOTATION, Descriptor, Index, canonical_json
@@ -154,7 +155,7 @@ def _add_to_layout(root: Path, entry: Descriptor, bundle: ImageBundle) -> None:
             if path.exists():
                 continue
             path.parent.mkdir(parents=True, exist_ok=True)
-            atomic_write(path, bundle.blob(digest))
+            write_atomically(path, bundle.blob(digest))
             added.append(path)
         kept = [
             d
@@ -162,24 +163,12 @@ def _add_to_layout(root: Path, entry: Descriptor, bundle: ImageBundle) -> None:
             if not (d.annotations and d.annotations.get(REF_NAME_ANNOTATION) == tag)
         ]
         updated = index.model_copy(update={"manifests": [*kept, entry]})
-        atomic_write(root / "index.json", canonical_json(updated.to_dict()))
+        write_atomically(root / "index.json", canonical_json(updated.to_dict()))
     except BaseException as exc:
         for path in added:
             path.unlink(missing_ok=True)
         if isinstance(exc, OSError):
             raise BpfimgError(f"{root}: cannot write the layout: {exc.strerror}") from None
-        raise
-
-
-def atomic_write(path: Path, data: bytes) -> None:
-    fd, temporary = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-        os.chmod(temporary, 0o644)
-        os.replace(temporary, path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
         raise
 
 

@@ -27,7 +27,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, TYPE_CHECKING
+from typing import IO, TYPE_CHECKING, Protocol
 from urllib.parse import parse_qsl, urlencode, urljoin, urlsplit, urlunsplit
 
 from bpfimg.errors import BpfimgError
@@ -44,8 +44,6 @@ from bpfimg.oci.model import (
 if TYPE_CHECKING:
     import requests
 
-    from bpfimg.auth import Credentials
-
 ACCEPT_MANIFESTS = ", ".join((OCI_INDEX, OCI_MANIFEST, DOCKER_MANIFEST_LIST, DOCKER_MANIFEST))
 RETRY_STATUSES = {429, 500, 502, 503, 504}
 CHUNK_SIZE = 1024 * 1024
@@ -53,13 +51,32 @@ MAX_MANIFEST_SIZE = 4 * 1024 * 1024
 MAX_BLOB_SIZE = 256 * 1024 * 1024
 _CHALLENGE_PARAM = re.compile(r'(\w+)\s*=\s*(?:"([^"]*)"|([^\s,]+))')
 
+
+class Credentials(Protocol):
+    """What the client needs of credentials (``bpfimg.auth.Credentials`` is one)."""
+
+    @property
+    def username(self) -> str: ...
+    @property
+    def password(self) -> str: ...
+    @property
+    def source(self) -> str:
+        """Where they came from, for messages (never the secret)."""
+
+
 Progress = Callable[[str, str, int], None]
 """``progress(event, digest, size)``: event is exists, mounted, uploaded or downloaded."""
 
 
 @dataclass
 class RegistryOptions:
+    """How to reach registries. One set of options keeps one client per registry, so
+    tokens and the scheme probe are reused by every operation that shares it."""
+
     credentials: Credentials | None = None
+    find_credentials: Callable[[str], Credentials | None] | None = None
+    """Looks up credentials for a registry when one asks and none were given (the CLI
+    passes ``bpfimg.auth.find_credentials``); None means anonymous."""
     tls_verify: bool = True
     ca_file: str | None = None
     cert_dir: str | None = None
@@ -70,6 +87,12 @@ class RegistryOptions:
     max_backoff: float = 8.0
     timeout: float = 60.0
     progress: Progress | None = None
+    _clients: dict[str, Registry] = field(default_factory=dict, repr=False, compare=False)
+
+    def client(self, registry: str) -> Registry:
+        if registry not in self._clients:
+            self._clients[registry] = Registry(registry, self)
+        return self._clients[registry]
 
 
 def is_loopback(host: str) -> bool:
@@ -254,12 +277,11 @@ class Registry:
 
     @property
     def credentials(self) -> Credentials | None:
-        """Given ones, else found for this registry (env, auth files, helpers) when first
-        needed, so an anonymous pull never runs a credential helper."""
+        """Given ones, else looked up for this registry when first needed, so an anonymous
+        pull never runs a credential helper."""
         if not self._looked_up:
-            from bpfimg.auth import find_credentials
-
-            self._credentials = find_credentials(self.name)
+            lookup = self.options.find_credentials
+            self._credentials = lookup(self.name) if lookup is not None else None
             self._looked_up = True
         return self._credentials
 
@@ -404,6 +426,15 @@ class Registry:
 
     def get_manifest(self, repository: str, reference: str) -> tuple[bytes, Descriptor]:
         """Fetch a manifest or index as raw bytes, checked against its digest."""
+        found = self.find_manifest(repository, reference)
+        if found is None:
+            raise BpfimgError(
+                f"{self.name}/{repository}:{reference}: no such image (manifest unknown)"
+            )
+        return found
+
+    def find_manifest(self, repository: str, reference: str) -> tuple[bytes, Descriptor] | None:
+        """Like ``get_manifest``, but None when the registry has no such manifest."""
         response = self.request(
             "GET",
             f"/v2/{repository}/manifests/{reference}",
@@ -413,7 +444,8 @@ class Registry:
         )
         where = f"{self.name}/{repository}:{reference}"
         if response.status_code == 404:
-            raise BpfimgError(f"{where}: no such image (manifest unknown)")
+            response.close()
+            return None
         _check(response, where)
         data = _read_capped(response, MAX_MANIFEST_SIZE, where)
         digest = sha256_digest(data)

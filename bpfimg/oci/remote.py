@@ -11,23 +11,14 @@ from bpfimg.errors import BpfimgError
 from bpfimg.oci.image import ImageBundle
 from bpfimg.oci.model import INDEX_TYPES, MANIFEST_TYPES, Descriptor
 from bpfimg.oci.reference import Reference
-from bpfimg.oci.registry import Registry, RegistryOptions
+from bpfimg.oci.registry import RegistryOptions
 
-_CLIENTS: dict[tuple[str, int], Registry] = {}
 PARALLEL_TRANSFERS = 4
-
-
-def client(reference: Reference, options: RegistryOptions) -> Registry:
-    """One client per registry and options, so tokens and the scheme probe are reused."""
-    key = (reference.registry, id(options))
-    if key not in _CLIENTS:
-        _CLIENTS[key] = Registry(reference.registry, options)
-    return _CLIENTS[key]
 
 
 def read_remote(reference: Reference, options: RegistryOptions) -> ImageBundle:
     """Pull the manifest (or index), its image manifests, configs and layers, all verified."""
-    registry = client(reference, options)
+    registry = options.client(reference.registry)
     repository = reference.repository
     data, root = registry.get_manifest(repository, reference.version)
     if root.media_type not in (*INDEX_TYPES, *MANIFEST_TYPES):
@@ -55,7 +46,7 @@ def write_remote(
 ) -> str:
     """Push blobs, then image manifests by digest, then the root under the tag; return
     the root digest."""
-    registry = client(reference, options)
+    registry = options.client(reference.registry)
     repository = reference.repository
     source_repo = (
         mount_from.repository

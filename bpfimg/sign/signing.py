@@ -23,12 +23,27 @@ from bpfimg.sign.store import SignatureStore
 FULCIO_HOST = "fulcio.sigstore.dev"
 
 
-@dataclass
+@dataclass(frozen=True)
 class SigningKey:
-    path: Path
-    password: bytes | None = None
+    """A decrypted private key, and the certificate (and chain) to attach, if any.
+
+    Decrypting costs a deliberate scrypt; load once, sign as many images as needed."""
+
+    private_key: Any
     certificate: Path | None = None
     certificate_chain: Path | None = None
+
+    @classmethod
+    def load(
+        cls,
+        path: Path,
+        password: bytes | None = None,
+        certificate: Path | None = None,
+        certificate_chain: Path | None = None,
+    ) -> SigningKey:
+        """Read and decrypt ``path``; the password comes from COSIGN_PASSWORD or a prompt
+        when not given."""
+        return cls(load_private_key(path, password), certificate, certificate_chain)
 
 
 class SignResult(BaseModel):
@@ -52,7 +67,7 @@ def sign_image(
     payload = legacy.simple_signing_payload(store.repository(), digest, claims)
     identity = None
     if key is not None:
-        private_key = load_private_key(key.path, key.password)
+        private_key = key.private_key
         annotations = {
             legacy.SIGNATURE_ANNOTATION: base64.b64encode(_sign(private_key, payload)).decode()
         }

@@ -7,6 +7,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Protocol
 
+from bpfimg.atomic import write_atomically
 from bpfimg.errors import BpfimgError
 from bpfimg.oci import layout
 from bpfimg.oci.model import REF_NAME_ANNOTATION, Descriptor, Index, canonical_json, descriptor_for
@@ -39,11 +40,9 @@ class SignatureStore(Protocol):
 
 class RegistryStore:
     def __init__(self, reference: Reference, options: RegistryOptions) -> None:
-        from bpfimg.oci.remote import client
-
         self.reference = reference
         self.name = str(reference)
-        self.registry = client(reference, options)
+        self.registry = options.client(reference.registry)
         self.repo = reference.repository
 
     def subject(self) -> Descriptor:
@@ -54,9 +53,7 @@ class RegistryStore:
         return self.reference.name
 
     def manifest(self, reference: str) -> tuple[bytes, Descriptor] | None:
-        if self.registry.head_manifest(self.repo, reference) is None:
-            return None
-        return self.registry.get_manifest(self.repo, reference)
+        return self.registry.find_manifest(self.repo, reference)
 
     def blob(self, digest: str) -> bytes:
         return self.registry.blob_bytes(self.repo, digest)
@@ -125,7 +122,7 @@ class LayoutStore:
         digest = descriptor_for(data, "").digest
         path = layout.blob_path(self.root, digest)
         if not path.exists():
-            layout.atomic_write(path, data)
+            write_atomically(path, data)
         return digest
 
     def put_manifest(self, data: bytes, media_type: str, tag: str | None) -> str:
@@ -145,7 +142,7 @@ class LayoutStore:
             mediaType=index.media_type or "application/vnd.oci.image.index.v1+json",
             manifests=[*kept, entry],
         )
-        layout.atomic_write(self.root / "index.json", canonical_json(updated.to_dict()))
+        write_atomically(self.root / "index.json", canonical_json(updated.to_dict()))
         return descriptor.digest
 
     def referrers(self, digest: str) -> bytes | None:
