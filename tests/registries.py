@@ -11,7 +11,8 @@ test of bpfimg's registry client checks it against independent parts.
 - ``FaultProxy(target_url)``: forwards faithfully, or answers chosen requests with 500/429,
   drops the connection, or cuts a response short; counts what it saw.
 - ``push_layout_with_skopeo``, ``RawClient``/``put_blob``/``put_manifest``/``push_image``,
-  ``make_image``/``write_oci_layout``, ``TarBuilder``/``gzip_bomb`` for hostile layers, and
+  ``make_image``/``write_oci_layout``/``write_bytecode_layout``, ``TarBuilder``/``gzip_bomb``
+  for hostile layers, and
   ``corrupt_blob`` to change a byte of a blob in the registry's own storage.
 
 The standard library is enough for everything but ``RawClient``, which imports ``requests``.
@@ -47,6 +48,8 @@ from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
+
+from typing_extensions import Self
 
 if TYPE_CHECKING:
     import requests
@@ -307,7 +310,55 @@ def _pem_to_der_b64(pem: str) -> str:
     return "".join(body.group(1).split())
 
 
-class TokenServer:
+class _LoopbackServer:
+    """An HTTP server on a free port of 127.0.0.1, serving in a daemon thread."""
+
+    _thread_name = "loopback-server"
+    _server: ThreadingHTTPServer | None = None
+    _thread: threading.Thread | None = None
+
+    def _handler(self) -> type[BaseHTTPRequestHandler]:
+        raise NotImplementedError
+
+    def start(self) -> Self:
+        """Listen on a free port of 127.0.0.1 and serve in a daemon thread."""
+        if self._server is not None:
+            return self
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
+        self._server.daemon_threads = True
+        self._thread = threading.Thread(
+            target=self._server.serve_forever,
+            kwargs={"poll_interval": 0.05},
+            name=self._thread_name,
+            daemon=True,
+        )
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        """Stop serving and close the socket."""
+        if self._server is not None:
+            self._server.shutdown()
+            self._server.server_close()
+            self._server = None
+        if self._thread is not None:
+            self._thread.join(5)
+            self._thread = None
+
+    def __enter__(self) -> Self:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    @property
+    def port(self) -> int:
+        if self._server is None:
+            raise RegistryError(f"{self._thread_name} not started")
+        return int(self._server.server_address[1])
+
+
+class TokenServer(_LoopbackServer):
     """A bearer-token server (``GET /token``, and ``POST /token`` OAuth2 password and
     refresh_token grants) in a thread.
 
@@ -337,8 +388,6 @@ class TokenServer:
         self._lock = threading.Lock()
         self._refresh: dict[str, str] = {}
         self._failures: list[int] = []
-        self._server: ThreadingHTTPServer | None = None
-        self._thread: threading.Thread | None = None
         _run(
             [
                 "openssl", "req", "-x509", "-newkey", "ec",
@@ -350,47 +399,15 @@ class TokenServer:
 
     # lifecycle
 
-    def start(self) -> TokenServer:
-        """Listen on a free port of 127.0.0.1 and serve in a daemon thread."""
-        if self._server is not None:
-            return self
+    _thread_name = "token-server"
+
+    def _handler(self) -> type[BaseHTTPRequestHandler]:
         owner = self
 
         class Handler(_TokenHandler):
             server_owner = owner
 
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self._server.daemon_threads = True
-        self._thread = threading.Thread(
-            target=self._server.serve_forever,
-            kwargs={"poll_interval": 0.05},
-            name="token-server",
-            daemon=True,
-        )
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        """Stop serving and close the socket."""
-        if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
-            self._server = None
-        if self._thread is not None:
-            self._thread.join(5)
-            self._thread = None
-
-    def __enter__(self) -> TokenServer:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
-
-    @property
-    def port(self) -> int:
-        if self._server is None:
-            raise RegistryError("token server not started")
-        return int(self._server.server_address[1])
+        return Handler
 
     @property
     def url(self) -> str:
@@ -886,7 +903,7 @@ _HOP_BY_HOP = {
 }  # fmt: skip
 
 
-class FaultProxy:
+class FaultProxy(_LoopbackServer):
     """A reverse proxy in front of ``target_url`` that can misbehave on purpose.
 
     It forwards method, path, query, headers and bodies (streamed, chunked or not), rewrites
@@ -903,50 +920,16 @@ class FaultProxy:
         self.requests: list[ProxiedRequest] = []
         self.faults: list[Fault] = []
         self._lock = threading.Lock()
-        self._server: ThreadingHTTPServer | None = None
-        self._thread: threading.Thread | None = None
 
-    # lifecycle
+    _thread_name = "fault-proxy"
 
-    def start(self) -> FaultProxy:
-        if self._server is not None:
-            return self
+    def _handler(self) -> type[BaseHTTPRequestHandler]:
         owner = self
 
         class Handler(_ProxyHandler):
             proxy = owner
 
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self._server.daemon_threads = True
-        self._thread = threading.Thread(
-            target=self._server.serve_forever,
-            kwargs={"poll_interval": 0.05},
-            name="fault-proxy",
-            daemon=True,
-        )
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
-            self._server = None
-        if self._thread is not None:
-            self._thread.join(5)
-            self._thread = None
-
-    def __enter__(self) -> FaultProxy:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
-
-    @property
-    def port(self) -> int:
-        if self._server is None:
-            raise RegistryError("proxy not started")
-        return int(self._server.server_address[1])
+        return Handler
 
     @property
     def host(self) -> str:
@@ -1375,6 +1358,37 @@ def write_oci_layout(layout_dir: Path, image: Image | None = None, tag: str = "l
     index["manifests"].append(image.manifest.descriptor(annotations={ref_key: tag}))
     index_file.write_text(json.dumps(index, indent=2))
     return image
+
+
+BYTECODE_LABELS = {"io.ebpf.programs": '{"xdp_stats":"xdp"}', "io.ebpf.maps": "{}"}
+
+
+def write_bytecode_layout(
+    layout_dir: Path,
+    tag: str,
+    layer: bytes,
+    *,
+    architecture: str = "amd64",
+    labels: Mapping[str, str] | None = None,
+    corrupt_manifest: bool = False,
+) -> str:
+    """A one-platform bytecode image whose only layer is ``layer`` (gzipped or plain tar),
+    with bpfman's labels; returns the manifest digest. ``corrupt_manifest`` changes the
+    stored manifest's bytes (still valid JSON) so they no longer match that digest."""
+    blob = Blob(OCI_LAYER_GZIP if layer[:2] == b"\x1f\x8b" else OCI_LAYER_TAR, layer)
+    config = {
+        "architecture": architecture,
+        "os": "linux",
+        "config": {"Labels": dict(BYTECODE_LABELS if labels is None else labels)},
+        "rootfs": {"type": "layers", "diff_ids": [_diff_id(blob)]},
+    }
+    image = write_oci_layout(layout_dir, make_image([blob], config=config), tag)
+    if corrupt_manifest:
+        stored = layout_dir / "blobs" / "sha256" / image.manifest.digest.split(":", 1)[1]
+        stored.write_bytes(
+            stored.read_bytes().replace(b'"schemaVersion": 2', b'"schemaVersion":  2')
+        )
+    return image.manifest.digest
 
 
 # --------------------------------------------------------------------------------------------

@@ -200,3 +200,65 @@ def bpftool_btf(path: Path) -> list[dict[str, object]]:
     )
     types: list[dict[str, object]] = json.loads(result.stdout)["types"]
     return types
+
+
+def buildah_multi_platform(
+    context: Path,
+    containerfile: Path,
+    build_args: list[str],
+    platforms: list[str],
+    destination: str,
+    *,
+    build_flags: tuple[str, ...] = (),
+    push_flags: tuple[str, ...] = (),
+) -> None:
+    """Build a multi-platform image with buildah, as a CI job would from our Containerfile,
+    and push its manifest list to ``destination`` (``oci:DIR:TAG``, ``docker://REF``...).
+
+    buildah runs with a private vfs storage under a short /tmp path (podman's tools cap
+    those paths at 50 characters), removed afterwards."""
+    import shutil
+    import tempfile
+
+    storage = Path(tempfile.mkdtemp(prefix="bh", dir="/tmp"))
+    buildah = [
+        "buildah",
+        f"--root={storage}/root",
+        f"--runroot={storage}/run",
+        "--storage-driver=vfs",
+    ]
+    try:
+        subprocess.run(
+            [
+                *buildah,
+                "build",
+                "-q",
+                "--squash",
+                *build_flags,
+                *[f"--build-arg={a}" for a in build_args],
+                "--platform",
+                ",".join(platforms),
+                "--manifest",
+                "localhost/bpfimg-test:latest",
+                "-f",
+                str(containerfile),
+                str(context),
+            ],
+            check=True,
+            capture_output=True,
+        )
+        subprocess.run(
+            [
+                *buildah,
+                "manifest",
+                "push",
+                "--all",
+                *push_flags,
+                "localhost/bpfimg-test:latest",
+                destination,
+            ],
+            check=True,
+            capture_output=True,
+        )
+    finally:
+        shutil.rmtree(storage, ignore_errors=True)

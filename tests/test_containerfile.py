@@ -5,8 +5,6 @@ from __future__ import annotations
 import json
 import shutil
 import subprocess
-import tempfile
-from collections.abc import Iterator
 from pathlib import Path
 
 import consumer
@@ -20,13 +18,6 @@ def bpfimg(*args: str | Path, cwd: Path | None = None) -> str:
     rc, out, err = support.run_bpfimg(*args, cwd=cwd)
     assert rc == 0, err
     return out
-
-
-@pytest.fixture
-def buildah() -> Iterator[list[str]]:
-    storage = Path(tempfile.mkdtemp(prefix="bh", dir="/tmp"))
-    yield ["buildah", f"--root={storage}/root", f"--runroot={storage}/run", "--storage-driver=vfs"]
-    shutil.rmtree(storage, ignore_errors=True)
 
 
 @pytest.mark.parametrize(
@@ -87,43 +78,20 @@ def test_generate_build_args_json_matches_bpfmans_go_shape(bpf_output: Path) -> 
 
 
 def test_buildah_with_our_containerfile_and_build_args_matches_the_native_image(
-    tmp_path: Path, bpf_output: Path, buildah: list[str]
+    tmp_path: Path, bpf_output: Path
 ) -> None:
     """The CI path: generate-build-args output fed verbatim to a container engine."""
     context = tmp_path / "context"
     shutil.copytree(bpf_output / "multi_prog.bpf", context / "objs")
     args = bpfimg("generate-build-args", "-c", "objs", cwd=context).splitlines()
     bpfimg("containerfile", "--multi-arch", "-o", tmp_path / "Containerfile")
-    subprocess.run(
-        [
-            *buildah,
-            "build",
-            "-q",
-            "--squash",
-            "--identity-label=false",
-            *[f"--build-arg={a}" for a in args],
-            "--platform",
-            ",".join(PLATFORMS),
-            "--manifest",
-            "localhost/multi:ci",
-            "-f",
-            str(tmp_path / "Containerfile"),
-            str(context),
-        ],
-        check=True,
-        capture_output=True,
-    )
-    subprocess.run(
-        [
-            *buildah,
-            "manifest",
-            "push",
-            "--all",
-            "localhost/multi:ci",
-            f"oci:{tmp_path / 'engine'}:ci",
-        ],
-        check=True,
-        capture_output=True,
+    support.buildah_multi_platform(
+        context,
+        tmp_path / "Containerfile",
+        args,
+        PLATFORMS,
+        f"oci:{tmp_path / 'engine'}:ci",
+        build_flags=("--identity-label=false",),
     )
     bpfimg("build", "-c", context / "objs", "-t", f"oci:{tmp_path / 'native'}:native")
     for platform in PLATFORMS:

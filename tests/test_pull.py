@@ -9,8 +9,8 @@ import json
 import tarfile
 from pathlib import Path
 
-import hostile
 import pytest
+import registries
 import support
 
 
@@ -82,15 +82,15 @@ def huge_entry() -> bytes:
 def hostile_layers(obj: bytes) -> dict[str, tuple[bytes, str]]:
     return {
         "dotdot": (
-            gz(hostile.tar_bytes(hostile.file_entry("../../etc/x.o", obj))),
+            gz(registries.TarBuilder().file("../../etc/x.o", obj).tar()),
             "escapes the root",
         ),
         "absolute": (
-            gz(hostile.tar_bytes(hostile.file_entry("/etc/x.o", obj))),
+            gz(registries.TarBuilder().file("/etc/x.o", obj).tar()),
             "escapes the root",
         ),
         "symlink": (
-            gz(hostile.tar_bytes(hostile.symlink_entry("x.o", "/etc/passwd"))),
+            gz(registries.TarBuilder().symlink("x.o", "/etc/passwd").tar()),
             "is a link",
         ),
         "huge": (gz(huge_entry()), "claims 107374182400 bytes"),
@@ -105,7 +105,7 @@ def test_hostile_layers_are_refused_and_nothing_is_written(
     obj = (bpf_output / "xdp_counter.bpf" / "bpf_x86_bpfel.o").read_bytes()
     layer, complaint = hostile_layers(obj)[case]
     root = tmp_path / "evil"
-    hostile.write_layout(root, "evil", layer)
+    registries.write_bytecode_layout(root, "evil", layer)
     out = tmp_path / "out"
     rc, _, err = support.run_bpfimg("pull", f"oci:{root}:evil", "-o", out)
     assert rc == 1, err
@@ -119,11 +119,11 @@ def test_manifest_whose_content_does_not_match_its_digest_is_refused(
 ) -> None:
     obj = (bpf_output / "xdp_counter.bpf" / "bpf_x86_bpfel.o").read_bytes()
     root = tmp_path / "evil"
-    digest = hostile.write_layout(
+    digest = registries.write_bytecode_layout(
         root,
         "evil",
-        gz(hostile.tar_bytes(hostile.file_entry("bpf_x86_bpfel.o", obj))),
-        corrupt_manifest_digest=True,
+        gz(registries.TarBuilder().file("bpf_x86_bpfel.o", obj).tar()),
+        corrupt_manifest=True,
     )
     rc, _, err = support.run_bpfimg("pull", f"oci:{root}:evil", "-o", tmp_path / "out")
     assert rc == 1
@@ -136,10 +136,10 @@ def test_object_of_the_wrong_byte_order_for_its_platform_is_refused(
 ) -> None:
     big = (bpf_output / "xdp_counter.bpf" / "bpf_s390_bpfeb.o").read_bytes()
     root = tmp_path / "swapped"
-    hostile.write_layout(
+    registries.write_bytecode_layout(
         root,
         "x",
-        gz(hostile.tar_bytes(hostile.file_entry("bpf_s390_bpfeb.o", big))),
+        gz(registries.TarBuilder().file("bpf_s390_bpfeb.o", big).tar()),
         architecture="amd64",
     )
     rc, _, err = support.run_bpfimg("pull", f"oci:{root}:x", "-o", tmp_path / "out")
@@ -160,7 +160,7 @@ def test_a_plain_valid_hand_made_image_pulls(tmp_path: Path, bpf_output: Path) -
         info.size = len(obj)
         tar.addfile(info, io.BytesIO(obj))
     root = tmp_path / "ok"
-    hostile.write_layout(root, "ok", gz(raw.getvalue()))
+    registries.write_bytecode_layout(root, "ok", gz(raw.getvalue()))
     rc, _, err = support.run_bpfimg("pull", f"oci:{root}:ok", "-o", tmp_path / "out")
     assert rc == 0, err
     assert (tmp_path / "out" / "prog.o").read_bytes() == obj
@@ -169,10 +169,10 @@ def test_a_plain_valid_hand_made_image_pulls(tmp_path: Path, bpf_output: Path) -
 def test_inspect_verify_labels_names_every_lie(tmp_path: Path, bpf_output: Path) -> None:
     obj = (bpf_output / "xdp_counter.bpf" / "bpf_x86_bpfel.o").read_bytes()
     root = tmp_path / "liar"
-    hostile.write_layout(
+    registries.write_bytecode_layout(
         root,
         "liar",
-        gz(hostile.tar_bytes(hostile.file_entry("bpf_x86_bpfel.o", obj))),
+        gz(registries.TarBuilder().file("bpf_x86_bpfel.o", obj).tar()),
         labels={"io.ebpf.programs": '{"ghost":"xdp"}', "io.ebpf.maps": '{"xdp_stats_map":"hash"}'},
     )
     rc, _, err = support.run_bpfimg("inspect", f"oci:{root}:liar")
@@ -187,10 +187,10 @@ def test_inspect_verify_labels_names_every_lie(tmp_path: Path, bpf_output: Path)
 def test_legacy_v1_labels_are_recognised(tmp_path: Path, bpf_output: Path) -> None:
     obj = (bpf_output / "xdp_counter.bpf" / "bpf_x86_bpfel.o").read_bytes()
     root = tmp_path / "v1"
-    hostile.write_layout(
+    registries.write_bytecode_layout(
         root,
         "v1",
-        gz(hostile.tar_bytes(hostile.file_entry("bpf_x86_bpfel.o", obj))),
+        gz(registries.TarBuilder().file("bpf_x86_bpfel.o", obj).tar()),
         labels={
             "io.ebpf.program_name": "stats",
             "io.ebpf.bpf_function_name": "xdp_stats",

@@ -8,7 +8,6 @@ import json
 import os
 import shutil
 import subprocess
-import tempfile
 from pathlib import Path
 
 import consumer
@@ -150,13 +149,6 @@ def test_inspect_and_pull_read_images_skopeo_pushed(
 def test_inspect_and_pull_read_images_buildah_pushed(
     registry: registries.Registry, tmp_path: Path, bpf_output: Path
 ) -> None:
-    storage = Path(tempfile.mkdtemp(prefix="bh", dir="/tmp"))  # podman/buildah: short paths
-    buildah = [
-        "buildah",
-        f"--root={storage}/root",
-        f"--runroot={storage}/run",
-        "--storage-driver=vfs",
-    ]
     context = tmp_path / "ctx"
     shutil.copytree(bpf_output / "fentry_counter.bpf", context)
     args = subprocess.run(
@@ -167,40 +159,14 @@ def test_inspect_and_pull_read_images_buildah_pushed(
         text=True,
     ).stdout.splitlines()
     ok("containerfile", "--multi-arch", "-o", tmp_path / "Containerfile")
-    try:
-        subprocess.run(
-            [
-                *buildah,
-                "build",
-                "-q",
-                "--squash",
-                *[f"--build-arg={a}" for a in args],
-                "--platform",
-                ",".join(PLATFORMS),
-                "--manifest",
-                "localhost/fentry:v1",
-                "-f",
-                str(tmp_path / "Containerfile"),
-                str(context),
-            ],
-            check=True,
-            capture_output=True,
-        )
-        subprocess.run(
-            [
-                *buildah,
-                "manifest",
-                "push",
-                "--all",
-                "--tls-verify=false",
-                "localhost/fentry:v1",
-                f"docker://{registry.ref('by-buildah/fentry:v1')}",
-            ],
-            check=True,
-            capture_output=True,
-        )
-    finally:
-        shutil.rmtree(storage, ignore_errors=True)
+    support.buildah_multi_platform(
+        context,
+        tmp_path / "Containerfile",
+        args,
+        PLATFORMS,
+        f"docker://{registry.ref('by-buildah/fentry:v1')}",
+        push_flags=("--tls-verify=false",),
+    )
     report = json.loads(ok("inspect", "-o", "json", registry.ref("by-buildah/fentry:v1")))
     assert {i["platform"] for i in report["images"]} == set(PLATFORMS)
     for image in report["images"]:

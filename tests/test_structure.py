@@ -3,17 +3,14 @@ fails with its own name and a clear message when the image is wrong."""
 
 from __future__ import annotations
 
-import io
 import json
 import subprocess
 import sys
-import tarfile
 import xml.etree.ElementTree as ET
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-import hostile
 import pytest
 import registries
 import support
@@ -166,12 +163,14 @@ def test_wrong_endianness_for_a_platform_fails(
     bpf_object: Callable[[str, str], Path], cli: Cli, tmp_path: Path
 ) -> None:
     big = bpf_object("xdp_counter", "bpf_s390_bpfeb.o").read_bytes()
-    layer = hostile.tar_bytes(hostile.file_entry("bpf_s390_bpfeb.o", big))
+    layer = registries.TarBuilder().file("bpf_s390_bpfeb.o", big).tar()
     labels = {
         "io.ebpf.programs": '{"xdp_stats":"xdp"}',
         "io.ebpf.maps": '{"xdp_stats_map":"per_cpu_array"}',
     }
-    hostile.write_layout(tmp_path / "wrong", "v1", layer, architecture="amd64", labels=labels)
+    registries.write_bytecode_layout(
+        tmp_path / "wrong", "v1", layer, architecture="amd64", labels=labels
+    )
     location = f"oci:{tmp_path / 'wrong'}:v1"
     rc, out, _ = cli("test", location, "-c", config(tmp_path, "endianness: auto\n"))
     assert rc == 1
@@ -223,14 +222,9 @@ def test_two_matching_files_fail_the_default_count_of_one(
 ) -> None:
     content = bpf_object("globals_only", "bpf_x86_bpfel.o").read_bytes()
 
-    def add(tar: tarfile.TarFile) -> None:
-        for name in ("a.o", "sub/b.o"):
-            info = tarfile.TarInfo(name)
-            info.size, info.mode = len(content), 0o755
-            tar.addfile(info, io.BytesIO(content))
-
+    layer = registries.TarBuilder().file("a.o", content, 0o755).file("sub/b.o", content, 0o755)
     labels = {"io.ebpf.programs": '{"globals_xdp":"xdp"}', "io.ebpf.maps": "{}"}
-    hostile.write_layout(tmp_path / "two", "v1", hostile.tar_bytes(add), labels=labels)
+    registries.write_bytecode_layout(tmp_path / "two", "v1", layer.tar(), labels=labels)
     path = config(tmp_path, "files:\n  - {path: '*.o', mode: '0644'}\n")
     rc, out, _ = cli("test", f"oci:{tmp_path / 'two'}:v1", "-c", path)
     assert rc == 1
@@ -245,8 +239,8 @@ def test_two_matching_files_fail_the_default_count_of_one(
 def test_a_platform_that_is_not_a_bytecode_image_is_one_failed_check(
     cli: Cli, tmp_path: Path
 ) -> None:
-    hostile.write_layout(
-        tmp_path / "text", "v1", hostile.tar_bytes(hostile.file_entry("README", b"hello"))
+    registries.write_bytecode_layout(
+        tmp_path / "text", "v1", registries.TarBuilder().file("README", b"hello").tar()
     )
     path = config(tmp_path, "programs: {xdp_stats: xdp}\nendianness: auto\n")
     rc, out, _ = cli("test", f"oci:{tmp_path / 'text'}:v1", "-c", path)
@@ -413,8 +407,8 @@ def test_junit_report_stays_valid_with_control_characters(cli: Cli, tmp_path: Pa
     if not big.is_file():
         pytest.skip("make bpf has not run")
     labels = {"io.ebpf.programs": '{"globals_xdp":"xdp"}', "io.ebpf.maps": "{}", "x": "a\x01b"}
-    layer = hostile.tar_bytes(hostile.file_entry("bpf_x86_bpfel.o", big.read_bytes()))
-    hostile.write_layout(tmp_path / "ctl", "v1", layer, labels=labels)
+    layer = registries.TarBuilder().file("bpf_x86_bpfel.o", big.read_bytes()).tar()
+    registries.write_bytecode_layout(tmp_path / "ctl", "v1", layer, labels=labels)
     junit = tmp_path / "ctl.xml"
     rc, _, _ = cli(
         "test",
