@@ -19,7 +19,7 @@ from bpfimg.cli._app import (
     parse_spelling,
     with_options,
 )
-from bpfimg.cli._registry import REGISTRY_PARAMETERS, finish, registry_options
+from bpfimg.cli._registry import REGISTRY_PARAMETERS, registry_session, transfer_summary
 from bpfimg.cli._release import (
     RELEASE_PARAMETERS,
     already_present,
@@ -180,7 +180,8 @@ def build(
             strict=strict,
             epoch=build_module.source_date_epoch(),
         )
-        run_release(values, release_options, registry_options(values), sign_key, output)
+        with registry_session(values) as registry:
+            run_release(values, release_options, registry, sign_key, output)
         return
     chosen = _inputs(inputs, bytecode, directory, platform, values)
     annotations = key_values(annotation, "--annotation")
@@ -208,38 +209,33 @@ def build(
         raise UsageError(f"--builder must be native, buildah, podman or docker, not {builder!r}")
     if tag is None:
         default = "oci:.output/images"
-        tag = (
-            default
-            if values.get("tag_from_git")
-            else (f"{default}:{build_module.default_tag(chosen)}")
-        )
+        git_tagged = values.get("tag_from_git")
+        tag = default if git_tagged else f"{default}:{build_module.default_tag(chosen)}"
     destination = destination_with_git_tag(tag, values)
-    registry = registry_options(values)
-    if already_present(destination, values, registry):
-        print(f"already present: {destination} (use --force to build it again)")
-        return
     signing_key = None
     if sign_key is not None:
         from bpfimg.sign.signing import SigningKey
 
         signing_key = SigningKey.load(sign_key)  # a wrong password fails before building
-    try:
+    with registry_session(values) as registry:
+        if already_present(destination, values, registry):
+            print(f"already present: {destination} (use --force to build it again)")
+            return
         if builder == "native":
             summary = build_module.build(chosen, destination, options, registry)
         else:
             from bpfimg.engine import engine_build
 
             summary = engine_build(builder, chosen, destination, options, registry)
-    finally:
-        moved = finish(registry)
+        if signing_key is not None:
+            from bpfimg.sign.signing import sign_image
+            from bpfimg.sign.store import open_store
+
+            signed = sign_image(open_store(summary.destination, registry), signing_key)
+            summary = summary.model_copy(update={"signature": signed.signature_tag})
+    moved = transfer_summary(registry)
     for warning in summary.warnings:
         print(f"warning: {warning}", file=sys.stderr)
-    if signing_key is not None:
-        from bpfimg.sign.signing import sign_image
-        from bpfimg.sign.store import open_store
-
-        signed = sign_image(open_store(summary.destination, registry), signing_key)
-        summary = summary.model_copy(update={"signature": signed.signature_tag})
     _print_summary(summary, output)
     if moved and output is OutputFormat.table:
         print(f"  {moved}")

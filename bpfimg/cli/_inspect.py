@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 from bpfimg.cli._app import OutputFormat, SpellingOption, app, parse_spelling, with_options
-from bpfimg.cli._registry import REGISTRY_PARAMETERS, registry_options
+from bpfimg.cli._registry import REGISTRY_PARAMETERS, registry_session
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -70,37 +70,36 @@ def inspect(
         print(f"error: {message}", file=sys.stderr)
         failed = True
 
-    for given in targets:
-        try:
-            if _is_image(given):
-                image = inspect_image(
-                    _as_location(given), chosen, verify_labels, registry_options(values)
-                )
-                lies = verify_labels and any("label" in p for p in image.problems)
-                for problem in image.problems:
-                    if strict or (lies and "label" in problem):
-                        report_error(problem)
-                    else:
-                        print(f"warning: {problem}", file=sys.stderr)
-                reports.append(image)
-                continue
-            files = object_files(given)
-        except BpfimgError as exc:
-            report_error(str(exc))
-            continue
-        for path in files:
+    with registry_session(values) as registry:
+        for given in targets:
             try:
-                report = inspect_object(path, chosen)
+                if _is_image(given):
+                    image = inspect_image(_as_location(given), chosen, verify_labels, registry)
+                    lies = verify_labels and any("label" in p for p in image.problems)
+                    for problem in image.problems:
+                        if strict or (lies and "label" in problem):
+                            report_error(problem)
+                        else:
+                            print(f"warning: {problem}", file=sys.stderr)
+                    reports.append(image)
+                    continue
+                files = object_files(given)
             except BpfimgError as exc:
                 report_error(str(exc))
                 continue
-            if report.unsupported_programs:
-                message = unsupported_message(report.path, report.unsupported_programs)
-                if strict:
-                    report_error(message)
+            for path in files:
+                try:
+                    report = inspect_object(path, chosen)
+                except BpfimgError as exc:
+                    report_error(str(exc))
                     continue
-                print(f"warning: {message}", file=sys.stderr)
-            reports.append(report)
+                if report.unsupported_programs:
+                    message = unsupported_message(report.path, report.unsupported_programs)
+                    if strict:
+                        report_error(message)
+                        continue
+                    print(f"warning: {message}", file=sys.stderr)
+                reports.append(report)
 
     if output is OutputFormat.json:
         dumped = [r.model_dump(mode="json") for r in reports]

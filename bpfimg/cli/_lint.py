@@ -10,7 +10,7 @@ from typing import Annotated, Any
 import typer
 
 from bpfimg.cli._app import OutputFormat, app, with_options
-from bpfimg.cli._registry import REGISTRY_PARAMETERS, finish, registry_options
+from bpfimg.cli._registry import REGISTRY_PARAMETERS, registry_session
 
 Files = Annotated[list[Path], typer.Argument(help="Containerfiles to read.", show_default=False)]
 
@@ -112,18 +112,15 @@ def pin(
         raise UsageError("more than one file needs --in-place or --check")
     to_stdout = not chosen
     report = sys.stderr if to_stdout else sys.stdout
-    options = registry_options(values)
-    resolve = registry_resolver(options)
     results: list[tuple[Path, str, str, list[Pin]]] = []
-    try:
+    with registry_session(values) as options:
+        resolve = registry_resolver(options)
         for path in files:
             original = read_containerfile(path)
             pinned, pins, warnings = pin_text(original, resolve, str(path))
             for warning in warnings:
                 print(f"warning: {warning}", file=sys.stderr)
             results.append((path, original, pinned, pins))
-    finally:
-        finish(options)
     verb = "would pin" if check else "pinned"
     for path, _, _, pins in results:
         for change in pins:

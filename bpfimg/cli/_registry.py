@@ -4,6 +4,8 @@ and ``logout``."""
 from __future__ import annotations
 
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -166,12 +168,22 @@ class TransferProgress:
             self._status = None
 
 
-def finish(options: RegistryOptions) -> str:
+@contextmanager
+def registry_session(values: dict[str, Any]) -> Iterator[RegistryOptions]:
+    """The shared registry options for one command; the progress line is closed at the end,
+    whatever happens."""
+    options = registry_options(values)
+    try:
+        yield options
+    finally:
+        if isinstance(options.progress, TransferProgress):
+            options.progress.close()
+
+
+def transfer_summary(options: RegistryOptions) -> str:
+    """``blobs: 8 uploaded; N bytes moved``, or empty when nothing moved."""
     progress = options.progress
-    if isinstance(progress, TransferProgress):
-        progress.close()
-        return progress.summary()
-    return ""
+    return progress.summary() if isinstance(progress, TransferProgress) else ""
 
 
 @app.command()
@@ -199,11 +211,9 @@ def copy(
 
     if all_platforms and platform:
         raise UsageError("--all and --platform exclude each other")
-    options = registry_options(values)
-    try:
+    with registry_session(values) as options:
         summary = copy_image(source, destination, platform, options)
-    finally:
-        moved = finish(options)
+    moved = transfer_summary(options)
     if output is OutputFormat.json:
         print(summary.model_dump_json(indent=2))
         return
@@ -235,11 +245,8 @@ def pull(
     """Write an image's bytecode object(s) and a metadata.json, checked like bpfman does."""
     from bpfimg.transfer import pull as pull_image
 
-    options = registry_options(values)
-    try:
+    with registry_session(values) as options:
         summary = pull_image(reference, output_dir, platform, options)
-    finally:
-        finish(options)
     if format is OutputFormat.json:
         print(summary.model_dump_json(indent=2))
         return

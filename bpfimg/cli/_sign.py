@@ -9,7 +9,7 @@ from typing import Annotated, Any
 import typer
 
 from bpfimg.cli._app import OutputFormat, app, key_values, with_options
-from bpfimg.cli._registry import REGISTRY_PARAMETERS, finish, registry_options
+from bpfimg.cli._registry import REGISTRY_PARAMETERS, registry_session
 
 Claims = Annotated[
     list[str] | None,
@@ -80,8 +80,7 @@ def sign(
 
     if key is None and (certificate or certificate_chain):
         raise UsageError("--certificate and --certificate-chain go with --key")
-    options = registry_options(values)
-    try:
+    with registry_session(values) as options:
         store = open_store(image, options)
         signing_key = (
             SigningKey.load(key, None, certificate, certificate_chain) if key is not None else None
@@ -89,8 +88,6 @@ def sign(
         result = sign_image(
             store, signing_key, key_values(annotation, "-a"), bundle, identity_token
         )
-    finally:
-        finish(options)
     if output is OutputFormat.json:
         print(result.model_dump_json(indent=2))
         return
@@ -154,11 +151,8 @@ def verify(
         ca_roots=load_ca_roots(ca_roots) if ca_roots is not None else None,
         ignore_tlog=insecure_ignore_tlog,
     )
-    options = registry_options(values)
-    try:
+    with registry_session(values) as options:
         result = verify_image(open_store(image, options), policy)
-    finally:
-        finish(options)
     if output is OutputFormat.json:
         print(result.model_dump_json(indent=2))
     else:

@@ -9,7 +9,7 @@ from typing import Annotated, Any
 import typer
 
 from bpfimg.cli._app import OutputFormat, app, with_options
-from bpfimg.cli._registry import REGISTRY_PARAMETERS, finish, registry_options
+from bpfimg.cli._registry import REGISTRY_PARAMETERS, registry_session
 
 
 @app.command("test")
@@ -67,8 +67,7 @@ def structure_test(
     from bpfimg.structure import load_config, run_structure_tests, write_junit
 
     loaded = load_config(config)
-    options = registry_options(values)
-    try:
+    with registry_session(values) as options:
         report = run_structure_tests(
             _as_location(image),
             loaded,
@@ -77,8 +76,6 @@ def structure_test(
             ignore_tlog=insecure_ignore_tlog,
             config_name=str(config),
         )
-    finally:
-        finish(options)
     if junit is not None:
         write_junit(report, junit)
     summary = report.summary
