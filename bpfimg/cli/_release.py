@@ -36,12 +36,15 @@ RELEASE_PARAMETERS = [
     option(
         "tag_scheme",
         Annotated[
-            str,
+            str | None,
             typer.Option(
-                "--tag-scheme", help="tree or commit, for --tag-from-git.", rich_help_panel=_PANEL
+                "--tag-scheme",
+                help="tree or commit (the default), for --tag-from-git; with --from, "
+                "overrides the release file's.",
+                rich_help_panel=_PANEL,
+                show_default=False,
             ),
         ],
-        "commit",
     ),
     option(
         "version_prefix",
@@ -182,7 +185,7 @@ def destination_with_git_tag(destination: str, values: dict[str, Any]) -> str:
     if has_tag:
         raise UsageError(f"{destination}: give the destination without a tag with --tag-from-git")
     git_tag = tag_for(
-        paths, _scheme(values.get("tag_scheme", "commit")), values.get("version_prefix")
+        paths, _scheme(values.get("tag_scheme") or "commit"), values.get("version_prefix")
     )
     return f"{destination}:{git_tag}"
 
@@ -219,7 +222,7 @@ def run_release(
             setattr(release_file, field, value)
     if values.get("release_platforms"):
         release_file.platforms = [p.strip() for p in values["release_platforms"].split(",")]
-    if values.get("tag_scheme") and values.get("tag_scheme") != "commit":
+    if values.get("tag_scheme"):
         release_file.tag_scheme = _scheme(values["tag_scheme"])
     signer = None
     if sign_key is not None:
